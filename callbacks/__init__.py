@@ -1,0 +1,15 @@
+"""Pluggable Keras callbacks used by the Trainer (one concern per module)."""
+
+from callbacks.checkpoint import ResumeCheckpoint
+from callbacks.early_stopping import ResumableEarlyStopping
+from callbacks.history import HistoryLogger
+from callbacks.progress import ProgressETA
+from callbacks.tensorboard import PhaseTensorBoard
+
+__all__ = [
+    "HistoryLogger",
+    "PhaseTensorBoard",
+    "ProgressETA",
+    "ResumableEarlyStopping",
+    "ResumeCheckpoint",
+]

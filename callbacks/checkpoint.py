@@ -1,0 +1,85 @@
+"""Per-epoch checkpoint of everything needed to resume a run where it stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+
+STATE_FILE = "state.json"
+WEIGHTS_FILE = "model.weights.h5"
+OPTIMIZER_FILE = "optimizer.npz"
+EARLY_STOPPING_PREFIX = "early_stopping_best"
+
+
+class ResumeCheckpoint(keras.callbacks.Callback):
+    """Saves model weights, optimizer variables and trainer state after every epoch.
+
+    Each checkpoint goes into a fresh ``epoch_NNNN/`` folder and ``state.json`` (which names
+    that folder) is replaced atomically last, so a process killed mid-save leaves the previous
+    complete checkpoint in force; older folders are deleted afterwards.
+
+    Args:
+        checkpoint_dir: the run's ``checkpoint/`` folder.
+        state_fn: returns the trainer's state after a finished global epoch (JSON-able dict).
+        early_stopping: the phase's ResumableEarlyStopping (its counters are saved too).
+
+    Example:
+        >>> ckpt = ResumeCheckpoint("runs/x/checkpoint", lambda epoch: {"epoch": epoch})
+    """
+
+    def __init__(
+        self, checkpoint_dir: str | Path, state_fn: Callable[[int], dict], early_stopping=None
+    ):
+        super().__init__()
+        self.dir = Path(checkpoint_dir)
+        self.state_fn = state_fn
+        self.early_stopping = early_stopping
+
+    def on_epoch_end(self, epoch, logs=None):
+        save_checkpoint(self.dir, self.model, self.state_fn(epoch + 1), self.early_stopping)
+
+
+def save_checkpoint(directory: Path, model: keras.Model, state: dict, early_stopping=None) -> None:
+    """Write weights, optimizer and early-stopping state, then point ``state.json`` at them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    folder = directory / f"epoch_{state['global_epoch']:04d}"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir()
+    model.save_weights(folder / WEIGHTS_FILE)
+    if model.optimizer is not None:
+        store: dict = {}
+        model.optimizer.save_own_variables(store)
+        np.savez(folder / OPTIMIZER_FILE, **{str(k): np.asarray(v) for k, v in store.items()})
+    if early_stopping is not None:
+        state["early_stopping"] = early_stopping.save_state(folder / EARLY_STOPPING_PREFIX)
+    state["folder"] = folder.name
+    tmp = directory / (STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=1))
+    os.replace(tmp, directory / STATE_FILE)
+    for old in directory.glob("epoch_*"):
+        if old != folder:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def load_optimizer(optimizer: keras.optimizers.Optimizer, model: keras.Model, folder: Path) -> bool:
+    """Restore optimizer variables saved by :func:`save_checkpoint`; False when none exist."""
+    file = folder / OPTIMIZER_FILE
+    if not file.is_file():
+        return False
+    optimizer.build(model.trainable_variables)
+    with np.load(file) as arrays:
+        optimizer.load_own_variables({k: arrays[k] for k in arrays.files})
+    return True
+
+
+def read_state(directory: Path) -> dict | None:
+    """The last complete checkpoint state, or None."""
+    file = Path(directory) / STATE_FILE
+    return json.loads(file.read_text()) if file.is_file() else None

@@ -1,0 +1,60 @@
+"""The ``cifar`` command line: one sub-command per module in ``cifar/commands/``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+# (sub-command, module in cifar.commands); each module has add_arguments(parser) and run(args).
+COMMANDS = [
+    ("data", "data"),
+    ("train", "train"),
+    ("evaluate", "evaluate"),
+    ("report", "report"),
+    ("export", "export"),
+    ("predict", "predict"),
+    ("serve", "serve"),
+    ("bench", "bench"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every available sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="cifar", description="CIFAR-10 transfer learning: train, evaluate, export, serve."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module_name in COMMANDS:
+        try:
+            module = importlib.import_module(f"cifar.commands.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"cifar.commands.{module_name}":
+                continue  # command not part of this install
+            raise
+        doc = (module.__doc__ or "").strip().splitlines()
+        cmd = sub.add_parser(name, help=doc[0] if doc else None, description=module.__doc__)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``cifar`` console script; user errors print one line, exit 2."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from cifar.errors import CifarError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except CifarError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``cifar`` CLI (one module each: ``add_arguments`` and ``run``)."""

@@ -1,0 +1,61 @@
+"""Train an experiment (a name in experiments/ or a TOML file), or resume an interrupted run."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``cifar train``."""
+    parser.add_argument("experiment", nargs="?", help="experiment name (e.g. smoke) or .toml path")
+    parser.add_argument("--data-dir", help="cifar-10-batches-py folder (sets data.data_dir)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value with a dotted key, e.g. --set phases.1.epochs=5",
+    )
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    parser.add_argument("--run-dir", help="write into this folder instead of runs/<name>-<time>")
+    parser.add_argument("--list", action="store_true", help="list the shipped experiments")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate the configuration, then train, evaluate and report."""
+    from cifar.errors import ConfigError
+    from experiments import list_experiments
+
+    if args.list:
+        print("\n".join(list_experiments()))
+        return 0
+    from cifar.config import load_config
+    from cifar.trainer import Trainer, resume_trainer
+
+    if args.resume:
+        if args.experiment or args.overrides or args.data_dir:
+            raise ConfigError(
+                "--resume takes the configuration from the run directory; "
+                "do not combine it with an experiment, --set or --data-dir"
+            )
+        trainer = resume_trainer(args.resume)
+    else:
+        if not args.experiment:
+            raise ConfigError("name an experiment (cifar train --list shows them) or --resume")
+        overrides = list(args.overrides)
+        if args.data_dir:
+            overrides.append(f"data.data_dir={_toml_string(args.data_dir)}")
+        config = load_config(args.experiment, overrides)
+        trainer = Trainer(config, run_dir=args.run_dir)
+    print(f"run directory: {trainer.run_dir}")
+    try:
+        trainer.fit()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; continue with: cifar train --resume {trainer.run_dir}")
+        return 130
+    return 0
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,290 @@
+"""Run configuration as plain dataclasses; defaults reproduce the reference recipe.
+
+Experiment files (TOML, in ``experiments/``) and ``--set key=value`` overrides are applied on
+top of these defaults and validated before anything trains: an unknown key, a value of the wrong
+type or out of range gives one :class:`~cifar.errors.ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cifar.data.augment import AugmentConfig
+from cifar.errors import ConfigError
+from cifar.phases import Phase, reference_phases
+
+
+@dataclass
+class DataConfig:
+    """Where the images come from and how they are batched.
+
+    Args:
+        dataset: ``"cifar10"`` or ``"folder"`` (``data_dir`` holds ``<class>/*.png`` folders).
+        data_dir: local ``cifar-10-batches-py`` folder (or image folder); None uses
+            ``$CIFAR10_DIR`` and then the Keras download.
+        val_fraction: stratified share of the training set held out for early stopping.
+        batch_size: images per training step.
+        train_subset: use about this many training images (stratified); None uses all.
+        test_subset: evaluate on about this many test images; None uses all.
+        augment: training-only augmentation.
+    """
+
+    dataset: str = "cifar10"
+    data_dir: str | None = None
+    val_fraction: float = 0.1
+    batch_size: int = 32
+    train_subset: int | None = None
+    test_subset: int | None = None
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class ModelConfig:
+    """Which registered model to build and with what options.
+
+    Args:
+        name: a name from the model registry (``cifar.models.list_models()``).
+        input_size: square input size; None uses the model's default (160 or 32).
+        weights: ``"imagenet"`` (``$MOBILENETV2_WEIGHTS`` or the Keras download), a path to an
+            ``.h5`` weights file, or None for random initialisation.
+        head_units: width of the Dense layer of the classification head; None = model default.
+        dropout: dropout rate before the output layer; None = model default.
+    """
+
+    name: str = "mobilenet_v2"
+    input_size: int | None = None
+    weights: str | None = "imagenet"
+    head_units: int | None = None
+    dropout: float | None = None
+
+
+@dataclass
+class CallbacksConfig:
+    """Which of the built-in callbacks run, plus user callbacks by import path.
+
+    Args:
+        tensorboard: write TensorBoard scalars (per epoch, phase and learning rate).
+        confusion_matrix_every: log the validation confusion matrix every N epochs (0 = off).
+        progress: print one line per epoch with the ETA of the run.
+        extra: ``"package.module:ClassName"`` callbacks constructed without arguments.
+    """
+
+    tensorboard: bool = True
+    confusion_matrix_every: int = 1
+    progress: bool = True
+    extra: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; ``TrainConfig()`` is the reference MobileNetV2 recipe.
+
+    Args:
+        name: run name, used in ``runs/<name>-<timestamp>/``.
+        seed: seeds Python, NumPy, TensorFlow and Keras.
+        runs_dir: parent folder of run directories.
+        cache: ``"auto"`` uses cached frozen activations when exact, ``"off"`` never does.
+        jit_compile: XLA-compile the train step (Keras ``jit_compile``).
+        report: write plots, TensorBoard images and REPORT.md/HTML when the run ends.
+    """
+
+    name: str = "mobilenetv2_finetune"
+    seed: int = 42
+    runs_dir: str = "runs"
+    cache: str = "auto"
+    jit_compile: bool = False
+    report: bool = True
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    phases: list[Phase] = field(default_factory=reference_phases)
+    callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (what ``config.json`` in the run directory holds)."""
+        return asdict(self)
+
+    def validate(self) -> TrainConfig:
+        """Check ranges and names; raise ConfigError naming the first bad key."""
+        from cifar.models import list_models
+
+        _check(self.seed >= 0, "seed", "must be >= 0")
+        _check(self.cache in ("auto", "off"), "cache", "must be 'auto' or 'off'")
+        _check(
+            self.data.dataset in ("cifar10", "folder"),
+            "data.dataset",
+            "must be 'cifar10' or 'folder'",
+        )
+        _check(0 < self.data.val_fraction < 1, "data.val_fraction", "must be between 0 and 1")
+        _check(self.data.batch_size >= 1, "data.batch_size", "must be >= 1")
+        for key in ("train_subset", "test_subset"):
+            value = getattr(self.data, key)
+            _check(value is None or value >= 10, f"data.{key}", "must be >= 10 or unset")
+        aug = self.data.augment
+        _check(aug.crop_padding >= 0, "data.augment.crop_padding", "must be >= 0")
+        _check(0 <= aug.randaugment <= 1, "data.augment.randaugment", "must be in [0, 1]")
+        _check(aug.mixup >= 0 and aug.cutmix >= 0, "data.augment.mixup", "alphas must be >= 0")
+        known = list_models()
+        _check(
+            self.model.name in known,
+            "model.name",
+            f"unknown model {self.model.name!r}; known models: {', '.join(known)}",
+        )
+        size = self.model.input_size
+        _check(size is None or size >= 32, "model.input_size", "must be >= 32")
+        drop = self.model.dropout
+        _check(drop is None or 0 <= drop < 1, "model.dropout", "must be in [0, 1)")
+        _check(bool(self.phases), "phases", "at least one phase is required")
+        names = set()
+        for i, phase in enumerate(self.phases):
+            phase.validate(f"phases.{i}")
+            _check(
+                phase.name not in names, f"phases.{i}.name", f"duplicate phase name {phase.name!r}"
+            )
+            names.add(phase.name)
+        _check(
+            self.callbacks.confusion_matrix_every >= 0,
+            "callbacks.confusion_matrix_every",
+            "must be >= 0",
+        )
+        return self
+
+
+def _check(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"invalid configuration: {key}: {message}")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_config(
+    source: str | Path | dict | None = None, overrides: list[str] | None = None
+) -> TrainConfig:
+    """Validated TrainConfig: defaults, then an experiment (name, file or dict), then overrides."""
+    data: dict[str, Any] = {}
+    if isinstance(source, dict):
+        data = source
+    elif source is not None:
+        data = read_experiment(source)
+    for item in overrides or []:
+        apply_override(data, item)
+    config = from_dict(TrainConfig, data, "")
+    return config.validate()
+
+
+def read_experiment(source: str | Path) -> dict[str, Any]:
+    """Parse an experiment TOML given as a path or as a name in the ``experiments/`` package."""
+    from experiments import experiment_path
+
+    path = experiment_path(source)
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+
+
+def apply_override(data: dict[str, Any], item: str) -> None:
+    """Apply one ``dotted.key=value`` (value parsed as TOML, else taken as a string)."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. data.batch_size=64")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    if raw.strip().lower() in ("none", "null"):
+        value = None
+    parts = key.split(".")
+    node: Any = data
+    for i, part in enumerate(parts[:-1]):
+        nxt = parts[i + 1]
+        if part == "phases" and "phases" not in node:
+            node["phases"] = [asdict(p) for p in reference_phases()]
+        if isinstance(node, list):
+            node = _list_item(node, part, key)
+        else:
+            node = node.setdefault(part, [] if nxt.isdigit() else {})
+    last = parts[-1]
+    if isinstance(node, list):
+        index = _index(node, last, key)
+        node[index] = value
+    else:
+        node[last] = value
+
+
+def _index(seq: list, part: str, key: str) -> int:
+    if not part.isdigit() or int(part) >= len(seq):
+        raise ConfigError(f"--set {key}: {part!r} is not an index of a list of {len(seq)} items")
+    return int(part)
+
+
+def _list_item(seq: list, part: str, key: str) -> Any:
+    return seq[_index(seq, part, key)]
+
+
+def from_dict(cls: type, data: Any, prefix: str) -> Any:
+    """Recursively build dataclass ``cls`` from ``data``, checking keys and types."""
+    if dataclasses.is_dataclass(data) and isinstance(data, cls):
+        return data
+    where = prefix or "configuration"
+    if not isinstance(data, dict):
+        raise ConfigError(f"invalid configuration: {where}: expected a table, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"invalid configuration: unknown key {_join(prefix, unknown[0])!r} "
+            f"(known keys: {', '.join(sorted(fields))})"
+        )
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _convert(hints[name], value, _join(prefix, name))
+    return cls(**kwargs)
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _convert(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(arg, value, key)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"invalid configuration: {key}: expected a list, got {value!r}")
+        return [_convert(item_tp, v, f"{key}.{i}") for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, key)
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool):
+        if isinstance(value, bool) != (tp is bool) or not isinstance(value, tp):
+            raise ConfigError(
+                f"invalid configuration: {key}: expected {tp.__name__}, "
+                f"got {type(value).__name__} {value!r}"
+            )
+        return value
+    return value

@@ -1,0 +1,88 @@
+"""Training-only augmentation applied per batch inside the tf.data pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+
+@dataclass
+class AugmentConfig:
+    """Which augmentations run on training batches (all off reproduces the reference recipe).
+
+    Args:
+        flip: random horizontal flip.
+        crop_padding: pad by this many pixels (at the stored 32x32 size) and randomly crop back
+            (the classic CIFAR translate augmentation); 0 disables it.
+        randaugment: apply KerasCV ``RandAugment`` with this magnitude (0..1); 0 disables it.
+        mixup: KerasCV ``MixUp`` alpha; 0 disables it.
+        cutmix: KerasCV ``CutMix`` alpha; 0 disables it.
+    """
+
+    flip: bool = False
+    crop_padding: int = 0
+    randaugment: float = 0.0
+    mixup: float = 0.0
+    cutmix: float = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        """True when any augmentation is switched on."""
+        return bool(self.flip or self.crop_padding or self.randaugment or self.mixup or self.cutmix)
+
+
+class Augmenter:
+    """Builds the per-batch augmentation functions for one ``AugmentConfig``.
+
+    ``images`` are float32 batches in 0..255 at the stored size; ``labels`` are one-hot.
+    Geometric and colour ops run before resizing (cheaper at 32x32); MixUp/CutMix mix labels.
+    """
+
+    def __init__(self, config: AugmentConfig, seed: int = 42):
+        self.config = config
+        self._rng = tf.random.Generator.from_seed(seed)
+        self._randaugment = None
+        self._mixers = []
+        if config.randaugment:
+            import keras_cv
+
+            self._randaugment = keras_cv.layers.RandAugment(
+                value_range=(0, 255), magnitude=config.randaugment, seed=seed
+            )
+        if config.mixup or config.cutmix:
+            import keras_cv
+
+            if config.mixup:
+                self._mixers.append(keras_cv.layers.MixUp(alpha=config.mixup, seed=seed))
+            if config.cutmix:
+                self._mixers.append(keras_cv.layers.CutMix(alpha=config.cutmix, seed=seed))
+
+    def images(self, images: tf.Tensor) -> tf.Tensor:
+        """Flip / pad-and-crop / RandAugment a float32 0..255 batch at its stored size."""
+        cfg = self.config
+        if cfg.flip:
+            flip = self._rng.uniform([tf.shape(images)[0], 1, 1, 1]) < 0.5
+            images = tf.where(flip, tf.reverse(images, axis=[2]), images)
+        if cfg.crop_padding:
+            images = self._pad_and_crop(images, cfg.crop_padding)
+        if self._randaugment is not None:
+            images = tf.cast(self._randaugment(images, training=True), tf.float32)
+        return images
+
+    def mix(self, images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """MixUp / CutMix on a batch with one-hot labels (no-op when both are off)."""
+        for mixer in self._mixers:
+            out = mixer({"images": images, "labels": labels}, training=True)
+            images, labels = out["images"], out["labels"]
+        return images, labels
+
+    def _pad_and_crop(self, images: tf.Tensor, pad: int) -> tf.Tensor:
+        shape = tf.shape(images)
+        n, h, w = shape[0], shape[1], shape[2]
+        padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
+        offsets = self._rng.uniform([n, 2], 0, 2 * pad + 1, dtype=tf.int32)
+        rows = offsets[:, 0:1] + tf.range(h)[None, :]
+        cols = offsets[:, 1:2] + tf.range(w)[None, :]
+        images = tf.gather(padded, rows, axis=1, batch_dims=1)
+        return tf.gather(images, cols, axis=2, batch_dims=1)

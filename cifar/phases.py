@@ -1,0 +1,97 @@
+"""A training phase as data: what trains, with which optimizer, for how long, when to stop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+
+from cifar.errors import ConfigError
+from cifar.finetuning import FinetuningPolicy, get_policy
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULES = ("constant", "cosine")
+
+
+@dataclass
+class Phase:
+    """One phase of the schedule; each phase recompiles the model.
+
+    Args:
+        name: unique phase name (``frozen``, ``finetune``...), used in logs and history.
+        trainable: policy name (``"frozen_base"``, ``"unfreeze_last(50)"``, ``"all"``) or a
+            :class:`~cifar.finetuning.FinetuningPolicy` instance.
+        optimizer: ``adam``, ``adamw``, ``sgd`` or ``rmsprop``.
+        learning_rate: initial learning rate.
+        epochs: maximum epochs (early stopping may end the phase sooner).
+        patience: early-stopping patience in epochs (0 disables early stopping).
+        monitor: metric watched by early stopping (best weights are restored at the end).
+        schedule: ``constant`` or ``cosine`` (cosine decay over the phase's steps).
+        label_smoothing: categorical cross-entropy label smoothing.
+        weight_decay: decoupled weight decay (``adamw``/``sgd``); 0 disables it.
+    """
+
+    name: str = "frozen"
+    trainable: str | FinetuningPolicy = "frozen_base"
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    epochs: int = 10
+    patience: int = 3
+    monitor: str = "val_loss"
+    schedule: str = "constant"
+    label_smoothing: float = 0.0
+    weight_decay: float = 0.0
+
+    @property
+    def policy(self) -> FinetuningPolicy:
+        """The freeze/unfreeze policy object of this phase."""
+        return get_policy(self.trainable)
+
+    def validate(self, key: str = "phase") -> None:
+        """Raise ConfigError naming ``key`` when a value is out of range."""
+        checks = [
+            (bool(self.name), "name", "must not be empty"),
+            (self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}"),
+            (self.learning_rate > 0, "learning_rate", f"must be > 0, got {self.learning_rate}"),
+            (self.patience >= 0, "patience", f"must be >= 0, got {self.patience}"),
+            (self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}"),
+            (self.schedule in SCHEDULES, "schedule", f"must be one of {', '.join(SCHEDULES)}"),
+            (0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)"),
+            (self.weight_decay >= 0, "weight_decay", "must be >= 0"),
+        ]
+        for ok, field_name, message in checks:
+            if not ok:
+                raise ConfigError(f"invalid configuration: {key}.{field_name}: {message}")
+        try:
+            self.policy  # noqa: B018 - resolving the policy validates its name
+        except ConfigError as exc:
+            raise ConfigError(f"invalid configuration: {key}.trainable: {exc}") from None
+
+    def make_optimizer(self, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+        """A fresh optimizer for this phase (a new one per phase, as recompiling implies)."""
+        lr: float | keras.optimizers.schedules.LearningRateSchedule = self.learning_rate
+        if self.schedule == "cosine":
+            lr = keras.optimizers.schedules.CosineDecay(
+                self.learning_rate, decay_steps=max(1, steps_per_epoch * self.epochs)
+            )
+        if self.optimizer == "adam":
+            return keras.optimizers.Adam(lr)
+        if self.optimizer == "adamw":
+            return keras.optimizers.AdamW(lr, weight_decay=self.weight_decay or 0.004)
+        if self.optimizer == "sgd":
+            return keras.optimizers.SGD(lr, momentum=0.9, weight_decay=self.weight_decay or None)
+        return keras.optimizers.RMSprop(lr)
+
+
+def reference_phases() -> list[Phase]:
+    """The reference schedule: frozen base at Adam 1e-3, then the last 50 layers at 1e-5."""
+    return [
+        Phase(name="frozen", trainable="frozen_base", learning_rate=1e-3, epochs=10, patience=3),
+        Phase(
+            name="finetune",
+            trainable="unfreeze_last(50)",
+            learning_rate=1e-5,
+            epochs=10,
+            patience=3,
+        ),
+    ]

@@ -1,0 +1,453 @@
+"""The Trainer: owns the data pipeline, the model factory and the phase schedule.
+
+``Trainer(config).fit()`` runs every phase (recompiling the model for each), evaluates on the
+untouched test set and writes everything into one run directory. Subclass it and override the
+``build_*`` hooks or :meth:`on_phase_end` to customise a step without rewriting the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from callbacks.checkpoint import (
+    EARLY_STOPPING_PREFIX,
+    WEIGHTS_FILE,
+    ResumeCheckpoint,
+    load_optimizer,
+    read_state,
+    save_checkpoint,
+)
+from callbacks.early_stopping import ResumableEarlyStopping
+from callbacks.history import HistoryLogger
+from callbacks.progress import ProgressETA
+from callbacks.tensorboard import PhaseTensorBoard
+from cifar.config import TrainConfig, load_config
+from cifar.data import ImageData, load_cifar10, load_image_folder, stratified_split
+from cifar.data.augment import Augmenter
+from cifar.data.pipeline import make_dataset
+from cifar.errors import ConfigError
+from cifar.models import create_model, default_input_size
+from cifar.phases import Phase
+
+CHECKPOINT_DIR = "checkpoint"
+BEST_MODEL = "best_model.keras"
+
+
+@dataclass
+class Datasets:
+    """The three splits as tf.data pipelines, plus the arrays they stream from."""
+
+    train: tf.data.Dataset
+    val: tf.data.Dataset
+    test: tf.data.Dataset
+    data: ImageData
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    steps_per_epoch: int
+
+
+class Trainer:
+    """Runs a :class:`~cifar.config.TrainConfig` end to end.
+
+    Args:
+        config: the run configuration (``TrainConfig()`` is the reference recipe).
+        strategy: a ``tf.distribute.Strategy``; model and optimizers are built in its scope.
+        callbacks: extra Keras callbacks added to every phase.
+        run_dir: write into this folder instead of ``runs/<name>-<timestamp>/``.
+        data: an already loaded :class:`~cifar.data.ImageData` (skips loading).
+        verbose: Keras progress bar (1), none (0), or ``"auto"`` (bar only on a terminal).
+
+    Example:
+        >>> from cifar.config import load_config
+        >>> trainer = Trainer(load_config("smoke"))
+        >>> metrics = trainer.fit()  # doctest: +SKIP
+        >>> metrics["test"]["accuracy"]  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig | None = None,
+        *,
+        strategy: tf.distribute.Strategy | None = None,
+        callbacks: list[keras.callbacks.Callback] | None = None,
+        run_dir: str | Path | None = None,
+        data: ImageData | None = None,
+        verbose: int | str = "auto",
+    ):
+        self.config = (config or TrainConfig()).validate()
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.extra_callbacks = list(callbacks or [])
+        self.verbose = (1 if sys.stdout.isatty() else 0) if verbose == "auto" else int(verbose)
+        self.image_size = self.config.model.input_size or default_input_size(self.config.model.name)
+        self.run_dir = Path(run_dir) if run_dir else self._new_run_dir()
+        self._data = data
+        self.model: keras.Model | None = None
+        self.datasets: Datasets | None = None
+        self.phase_summaries: list[dict] = []
+
+    # ------------------------------------------------------------------ construction hooks
+
+    def load_data(self) -> ImageData:
+        """Load the configured data set (override to bring your own ``ImageData``)."""
+        cfg = self.config.data
+        if cfg.dataset == "folder":
+            if not cfg.data_dir:
+                raise ConfigError("invalid configuration: data.data_dir: required for 'folder'")
+            data = load_image_folder(cfg.data_dir, seed=self.config.seed)
+        else:
+            data = load_cifar10(cfg.data_dir)
+        if cfg.train_subset or cfg.test_subset:
+            data = data.subset(cfg.train_subset, cfg.test_subset, seed=self.config.seed)
+        return data
+
+    def build_datasets(self) -> Datasets:
+        """Split off the validation set and build the three tf.data pipelines."""
+        data = self._data if self._data is not None else self.load_data()
+        cfg = self.config.data
+        train_idx, val_idx = stratified_split(data.y_train, cfg.val_fraction, self.config.seed)
+        n_cls = data.num_classes
+        augmenter = Augmenter(cfg.augment, seed=self.config.seed) if cfg.augment.enabled else None
+        common = {"num_classes": n_cls, "image_size": self.image_size, "batch_size": cfg.batch_size}
+        train = make_dataset(
+            data.x_train[train_idx],
+            data.y_train[train_idx],
+            training=True,
+            seed=self.config.seed,
+            augmenter=augmenter,
+            **common,
+        )
+        val = make_dataset(data.x_train[val_idx], data.y_train[val_idx], **common)
+        test = make_dataset(data.x_test, data.y_test, **common)
+        steps = int(np.ceil(len(train_idx) / cfg.batch_size))
+        return Datasets(train, val, test, data, train_idx, val_idx, steps)
+
+    def build_model(self) -> keras.Model:
+        """Create the configured model from the registry (called inside the strategy scope)."""
+        m = self.config.model
+        options = {"weights": m.weights}
+        if m.head_units is not None:
+            options["head_units"] = m.head_units
+        if m.dropout is not None:
+            options["dropout"] = m.dropout
+        n_cls = self.datasets.data.num_classes if self.datasets else 10
+        return create_model(m.name, num_classes=n_cls, input_size=self.image_size, **options)
+
+    def compile_for_phase(self, phase: Phase) -> None:
+        """Apply the phase's freeze policy and recompile with a fresh optimizer."""
+        phase.policy.apply(self.model)
+        self.model.compile(
+            optimizer=phase.make_optimizer(self.datasets.steps_per_epoch),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=phase.label_smoothing),
+            metrics=["accuracy"],
+            jit_compile=self.config.jit_compile,
+        )
+
+    def build_callbacks(
+        self, phase: Phase, index: int, start_epoch: int
+    ) -> list[keras.callbacks.Callback]:
+        """The callbacks of one phase (override to add or replace some)."""
+        cfg = self.config.callbacks
+        cbs: list[keras.callbacks.Callback] = [
+            HistoryLogger(self.run_dir, phase.name, index, start_epoch)
+        ]
+        if phase.patience > 0:
+            cbs.append(self._early_stopping(phase))
+        if cfg.tensorboard:
+            cbs.append(PhaseTensorBoard(str(self.run_dir / "tensorboard"), index, phase.name))
+        if cfg.confusion_matrix_every:
+            from callbacks.confusion_matrix import ConfusionMatrixLogger
+
+            cbs.append(
+                ConfusionMatrixLogger(
+                    self.datasets.val,
+                    self.datasets.data.class_names,
+                    log_dir=self.run_dir / "tensorboard",
+                    image_dir=self.run_dir / "confusion_matrices",
+                    every=cfg.confusion_matrix_every,
+                )
+            )
+        if cfg.progress:
+            later = sum(p.epochs for p in self.config.phases[index + 1 :])
+            n = len(self.config.phases)
+            cbs.append(ProgressETA(phase.name, index, n, start_epoch, later))
+        cbs.extend(_import_callback(path) for path in cfg.extra)
+        cbs.extend(self.extra_callbacks)
+        # The checkpoint runs last so it sees the early-stopping counters of this epoch.
+        es = next((cb for cb in cbs if isinstance(cb, ResumableEarlyStopping)), None)
+        cbs.append(
+            ResumeCheckpoint(self.run_dir / CHECKPOINT_DIR, self._state_fn(index, start_epoch), es)
+        )
+        return cbs
+
+    def on_phase_begin(self, phase: Phase, index: int) -> None:
+        """Called after the phase compiled and before it trains (override freely)."""
+
+    def on_phase_end(self, phase: Phase, index: int, summary: dict) -> None:
+        """Called after a phase finished and its best weights were restored (override freely)."""
+
+    # ------------------------------------------------------------------ the loop
+
+    def fit(self) -> dict:
+        """Run all phases (resuming from the run's checkpoint if any), evaluate, write results."""
+        keras.utils.set_random_seed(self.config.seed)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.datasets = self.build_datasets()
+        state = read_state(self.run_dir / CHECKPOINT_DIR)
+        self._write_run_info()
+        with self.strategy.scope():
+            self.model = self.build_model()
+        start_phase, global_epoch = 0, 0
+        if state is not None and state["phase_index"] >= len(self.config.phases):
+            metrics_file = self.run_dir / "metrics.json"
+            if metrics_file.is_file():
+                print(f"{self.run_dir} is already complete; nothing to resume")
+                return json.loads(metrics_file.read_text())
+        if state is not None:
+            start_phase, global_epoch = state["phase_index"], state["global_epoch"]
+            self.phase_summaries = state["completed_phases"]
+            self.model.load_weights(self.run_dir / CHECKPOINT_DIR / state["folder"] / WEIGHTS_FILE)
+            print(f"resuming {self.run_dir} at phase {start_phase + 1}, epoch {global_epoch + 1}")
+        t_start = time.perf_counter() - (state or {}).get("training_seconds", 0.0)
+        for index in range(start_phase, len(self.config.phases)):
+            phase = self.config.phases[index]
+            resume = state if state is not None and index == start_phase else None
+            global_epoch = self._run_phase(phase, index, global_epoch, resume, t_start)
+        training_seconds = time.perf_counter() - t_start
+        self.model.save(self.run_dir / BEST_MODEL)
+        return self._finish(training_seconds)
+
+    def _run_phase(
+        self, phase: Phase, index: int, start_epoch: int, resume: dict | None, t_start: float
+    ) -> int:
+        phase_start = resume["phase_start_epoch"] if resume else start_epoch
+        with self.strategy.scope():
+            self.compile_for_phase(phase)
+        callbacks = self.build_callbacks(phase, index, phase_start)
+        self._t_start = t_start
+        if resume and resume.get("phase_epochs_done", 0) > 0:
+            folder = self.run_dir / CHECKPOINT_DIR / resume["folder"]
+            with self.strategy.scope():
+                load_optimizer(self.model.optimizer, self.model, folder)
+            es = next((c for c in callbacks if isinstance(c, ResumableEarlyStopping)), None)
+            if es is not None and "early_stopping" in resume:
+                es.load_state(resume["early_stopping"], folder / EARLY_STOPPING_PREFIX)
+        self.on_phase_begin(phase, index)
+        counts = _param_counts(self.model)
+        t0 = time.perf_counter()
+        history = self.model.fit(
+            self.datasets.train,
+            validation_data=self.datasets.val,
+            initial_epoch=start_epoch,
+            epochs=phase_start + phase.epochs,
+            callbacks=callbacks,
+            verbose=self.verbose,
+            shuffle=False,  # the tf.data pipeline shuffles (seeded)
+        )
+        end_epoch = start_epoch + len(history.epoch)
+        summary = self._phase_summary(phase, callbacks, phase_start, end_epoch, counts)
+        summary["seconds"] = round(
+            time.perf_counter() - t0 + (resume or {}).get("phase_seconds", 0.0), 2
+        )
+        self.phase_summaries.append(summary)
+        self.on_phase_end(phase, index, summary)
+        # Phase boundary checkpoint: best weights restored, next phase starts fresh.
+        save_checkpoint(
+            self.run_dir / CHECKPOINT_DIR,
+            self.model,
+            {
+                "phase_index": index + 1,
+                "global_epoch": end_epoch,
+                "phase_start_epoch": end_epoch,
+                "phase_epochs_done": 0,
+                "completed_phases": self.phase_summaries,
+                "training_seconds": time.perf_counter() - t_start,
+            },
+        )
+        return end_epoch
+
+    def _state_fn(self, index: int, phase_start: int):
+        t_phase = time.perf_counter()
+
+        def state(global_epoch: int) -> dict:
+            return {
+                "phase_index": index,
+                "global_epoch": global_epoch,
+                "phase_start_epoch": phase_start,
+                "phase_epochs_done": global_epoch - phase_start,
+                "completed_phases": self.phase_summaries,
+                "phase_seconds": time.perf_counter() - t_phase,
+                "training_seconds": time.perf_counter() - self._t_start,
+            }
+
+        return state
+
+    def _phase_summary(self, phase, callbacks, phase_start, end_epoch, counts) -> dict:
+        es = next((c for c in callbacks if isinstance(c, ResumableEarlyStopping)), None)
+        epochs_run = end_epoch - phase_start
+        if es is not None and es.stopped_early:
+            reason = f"early stopping: {phase.monitor} did not improve for {phase.patience} epochs"
+        else:
+            reason = f"reached the maximum of {phase.epochs} epochs"
+        best_epoch = es.best_epoch + 1 if es is not None and es.best is not None else end_epoch
+        return {
+            "name": phase.name,
+            "policy": phase.policy.describe(),
+            "optimizer": phase.optimizer,
+            "learning_rate": phase.learning_rate,
+            "schedule": phase.schedule,
+            "max_epochs": phase.epochs,
+            "epochs_run": epochs_run,
+            "first_epoch": phase_start + 1,
+            "last_epoch": end_epoch,
+            "stop_reason": reason,
+            "best_epoch": best_epoch,
+            "best_val_loss": None if es is None or es.best is None else float(es.best),
+            **counts,
+        }
+
+    # ------------------------------------------------------------------ results
+
+    def evaluate(self) -> dict:
+        """Evaluate the current model on the test set and write the evaluation files."""
+        from cifar.evaluation import evaluate_and_save
+
+        data = self.datasets.data
+        return evaluate_and_save(
+            self.run_dir,
+            self.model,
+            data.x_test,
+            data.y_test,
+            data.class_names,
+            image_size=self.image_size,
+            batch_size=max(self.config.data.batch_size, 64),
+        )
+
+    def _finish(self, training_seconds: float) -> dict:
+        metrics = self._metrics(training_seconds)
+        metrics["test"] = self.evaluate()
+        _write_json(self.run_dir / "metrics.json", metrics)
+        if self.config.report:
+            from cifar.report import finalize_run
+
+            finalize_run(self.run_dir)
+        print(
+            f"test accuracy {metrics['test']['accuracy']:.4f}, loss {metrics['test']['loss']:.4f}"
+            f" -> {self.run_dir}"
+        )
+        return metrics
+
+    def _metrics(self, training_seconds: float) -> dict:
+        d = self.datasets
+        return {
+            "name": self.config.name,
+            "run_dir": str(self.run_dir),
+            "finished_at": datetime.now().isoformat(timespec="seconds"),
+            "model": {
+                "name": self.config.model.name,
+                "input_size": self.image_size,
+                "source_size": int(d.data.image_shape[0]),
+                "weights": self.config.model.weights,
+                "total_params": int(self.model.count_params()),
+                "layers": len(self.model.layers),
+            },
+            "data": {
+                "dataset": self.config.data.dataset,
+                "source": d.data.source,
+                "class_names": d.data.class_names,
+                "n_train": int(len(d.train_idx)),
+                "n_val": int(len(d.val_idx)),
+                "n_test": int(len(d.data.y_test)),
+            },
+            "phases": self.phase_summaries,
+            "training_seconds": round(training_seconds, 2),
+        }
+
+    def _write_run_info(self) -> None:
+        config = self.config.to_dict()
+        config["model"]["input_size"] = self.image_size
+        config["phases"] = [
+            {**asdict(p), "trainable": p.policy.describe()} for p in self.config.phases
+        ]
+        _write_json(self.run_dir / "config.json", config)
+        data = self.datasets.data
+        (self.run_dir / "labels.txt").write_text("\n".join(data.class_names) + "\n")
+        if not (self.run_dir / "samples.png").exists():
+            from cifar.data.samples import plot_sample_grid
+
+            plot_sample_grid(
+                data.x_train, data.y_train, data.class_names, self.run_dir / "samples.png"
+            )
+
+    def _new_run_dir(self) -> Path:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = Path(self.config.runs_dir) / f"{self.config.name}-{stamp}"
+        suffix = 1
+        while path.exists():  # two runs started in the same second
+            suffix += 1
+            path = Path(self.config.runs_dir) / f"{self.config.name}-{stamp}-{suffix}"
+        return path
+
+    def _early_stopping(self, phase: Phase) -> ResumableEarlyStopping:
+        return ResumableEarlyStopping(
+            monitor=phase.monitor, patience=phase.patience, restore_best_weights=True
+        )
+
+
+def _import_callback(path: str) -> keras.callbacks.Callback:
+    import importlib
+
+    module_name, _, cls_name = path.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), cls_name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(
+            f"invalid configuration: callbacks.extra: cannot import {path!r} ({exc})"
+        ) from exc
+    return cls()
+
+
+def _param_counts(model: keras.Model) -> dict:
+    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    frozen = int(sum(np.prod(w.shape) for w in model.non_trainable_weights))
+    layers = list(_leaf_layers(model))
+    return {
+        "trainable_params": trainable,
+        "non_trainable_params": frozen,
+        "trainable_layers": sum(1 for layer in layers if layer.trainable and layer.weights),
+        "total_layers": len(layers),
+    }
+
+
+def _leaf_layers(layer):
+    subs = getattr(layer, "layers", None)
+    if not subs:
+        yield layer
+        return
+    for sub in subs:
+        yield from _leaf_layers(sub)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def resume_trainer(run_dir: str | Path, **kwargs) -> Trainer:
+    """A Trainer continuing the run in ``run_dir`` from its last checkpoint."""
+    run_dir = Path(run_dir)
+    config_file = run_dir / "config.json"
+    if not config_file.is_file():
+        raise ConfigError(f"{run_dir} is not a run directory (no config.json)")
+    config = load_config(json.loads(config_file.read_text()))
+    return Trainer(config, run_dir=run_dir, **kwargs)

@@ -1,0 +1,92 @@
+"""Shared fixtures: the real data in ../shared when present, synthetic stand-ins otherwise."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("CIFAR_SHARED_DIR", ROOT.parent / "shared"))
+CIFAR_DIR = SHARED / "data" / "cifar-10-batches-py"
+WEIGHTS = SHARED / "weights" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+
+HAVE_CIFAR = (CIFAR_DIR / "test_batch").is_file()
+HAVE_WEIGHTS = WEIGHTS.is_file()
+requires_cifar = pytest.mark.skipif(
+    not HAVE_CIFAR, reason=f"real CIFAR-10 not found at {CIFAR_DIR} (../shared is absent)"
+)
+requires_weights = pytest.mark.skipif(
+    not HAVE_WEIGHTS, reason=f"MobileNetV2 ImageNet weights not found at {WEIGHTS}"
+)
+
+
+def synthetic_data(n_train: int = 600, n_test: int = 200, seed: int = 0):
+    """Learnable stand-in for CIFAR-10: each class is a noisy image of its own colour/pattern."""
+    from cifar.data import CIFAR10_CLASSES, ImageData
+
+    rng = np.random.default_rng(seed)
+    palette = rng.integers(30, 226, size=(10, 3))
+
+    def make(n):
+        y = np.arange(n) % 10
+        rng.shuffle(y)
+        x = palette[y][:, None, None, :] + rng.normal(0, 25, size=(n, 32, 32, 3))
+        stripes = (np.arange(32)[None, :, None] % (2 + y[:, None, None])) == 0
+        x[..., 0] += 40 * stripes
+        return np.clip(x, 0, 255).astype(np.uint8), y.astype(np.int64)
+
+    x_train, y_train = make(n_train)
+    x_test, y_test = make(n_test)
+    return ImageData(x_train, y_train, x_test, y_test, list(CIFAR10_CLASSES), "synthetic")
+
+
+@pytest.fixture(scope="session")
+def cifar_small():
+    """About 2,000 train / 500 test real CIFAR-10 images (stratified); skips without ../shared."""
+    if not HAVE_CIFAR:
+        pytest.skip(f"real CIFAR-10 not found at {CIFAR_DIR}")
+    from cifar.data import load_cifar10
+
+    return load_cifar10(CIFAR_DIR).subset(train=2000, test=500, seed=0)
+
+
+@pytest.fixture(scope="session")
+def small_data():
+    """Real CIFAR-10 subset when ../shared is present, else the synthetic stand-in."""
+    if HAVE_CIFAR:
+        from cifar.data import load_cifar10
+
+        return load_cifar10(CIFAR_DIR).subset(train=2000, test=500, seed=0)
+    return synthetic_data(2000, 500)
+
+
+@pytest.fixture(scope="session")
+def weights_path() -> str:
+    """Path of the genuine MobileNetV2 ImageNet weights; skips when absent."""
+    if not HAVE_WEIGHTS:
+        pytest.skip(f"MobileNetV2 weights not found at {WEIGHTS}")
+    return str(WEIGHTS)
+
+
+@pytest.fixture(scope="session")
+def trained_cnn(small_data):
+    """A custom CNN trained for 3 epochs on ``small_data`` (about 10 s): (model, data)."""
+    import keras
+
+    from cifar.data.pipeline import make_dataset
+    from cifar.models import create_model
+
+    keras.utils.set_random_seed(0)
+    model = create_model("custom_cnn")
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"]
+    )
+    ds = make_dataset(small_data.x_train, small_data.y_train, 10, 32, 64, training=True)
+    model.fit(ds, epochs=3, verbose=0)
+    return model, small_data

@@ -1,0 +1,147 @@
+"""Model registry, the two architectures and the freeze/unfreeze policies."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from cifar.errors import ConfigError, ModelError
+from cifar.finetuning import FinetuningPolicy, backbone_of, get_policy
+from cifar.models import create_model, list_models, register_model
+
+
+def _types(model):
+    return [type(layer).__name__ for layer in model.layers]
+
+
+def test_unknown_model_lists_known_ones():
+    with pytest.raises(
+        ModelError, match="unknown model 'vgg'; known models: custom_cnn, mobilenet_v2"
+    ):
+        create_model("vgg")
+
+
+def test_register_a_new_model_by_decorator():
+    @register_model("test_tiny", default_input_size=32)
+    def tiny(num_classes=10, input_size=32, **_):
+        inputs = keras.Input((input_size, input_size, 3))
+        x = keras.layers.GlobalAveragePooling2D()(inputs)
+        return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+
+    assert "test_tiny" in list_models()
+    assert create_model("test_tiny", num_classes=4).output_shape == (None, 4)
+
+
+def test_custom_cnn_architecture():
+    model = create_model("custom_cnn")
+    assert model.input_shape == (None, 32, 32, 3)
+    assert _types(model) == ["InputLayer", "Rescaling"] + ["Conv2D", "MaxPooling2D"] * 3 + [
+        "Flatten",
+        "Dense",
+        "Dropout",
+        "Dense",
+    ]
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.filters for c in convs] == [32, 64, 128]
+    assert all(c.kernel_size == (3, 3) and c.activation.__name__ == "relu" for c in convs)
+    dense, dropout, out = model.layers[-3:]
+    assert (dense.units, dense.activation.__name__) == (256, "relu")
+    assert dropout.rate == 0.5
+    assert (out.units, out.activation.__name__) == (10, "softmax")
+
+
+def test_mobilenet_head_and_scaling():
+    model = create_model("mobilenet_v2", weights=None, input_size=64)
+    assert model.input_shape == (None, 64, 64, 3)
+    scale = model.get_layer("scale_minus1_1")
+    assert np.allclose(scale(np.array([[0.0, 127.5, 255.0]])), [[-1, 0, 1]])
+    head = model.layers[-4:]
+    assert _types(model)[-4:] == ["GlobalAveragePooling2D", "Dense", "Dropout", "Dense"]
+    assert (head[1].units, head[1].activation.__name__, head[2].rate) == (128, "relu", 0.3)
+    assert (head[3].units, head[3].activation.__name__) == (10, "softmax")
+    assert backbone_of(model).name == "backbone"
+
+
+def test_imagenet_weights_load_from_file(weights_path):
+    model = create_model("mobilenet_v2", weights=weights_path, input_size=96)
+    kernel = backbone_of(model).get_layer("Conv1").kernel
+    assert float(np.std(np.asarray(kernel))) > 0.05  # trained filters, not a fresh init
+
+
+def test_imagenet_weights_from_env(monkeypatch, weights_path):
+    monkeypatch.setenv("MOBILENETV2_WEIGHTS", weights_path)
+    a = create_model("mobilenet_v2", input_size=64)
+    b = create_model("mobilenet_v2", weights=weights_path, input_size=64)
+    ka, kb = (backbone_of(m).get_layer("Conv1").kernel for m in (a, b))
+    assert np.array_equal(np.asarray(ka), np.asarray(kb))
+
+
+def test_missing_weights_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelError, match="does not exist"):
+        create_model("mobilenet_v2", weights=str(tmp_path / "w.h5"), input_size=64)
+
+
+def _count(model):
+    base = backbone_of(model)
+    bn = [la for la in base.layers if isinstance(la, keras.layers.BatchNormalization)]
+    return (
+        sum(la.trainable for la in base.layers),
+        sum(la.trainable for la in bn),
+        sum(int(np.prod(w.shape)) for w in model.trainable_weights),
+    )
+
+
+def test_policies_freeze_exactly_what_they_claim():
+    model = create_model("mobilenet_v2", weights=None, input_size=32)
+    base = backbone_of(model)
+    head_params = sum(
+        int(np.prod(w.shape)) for la in model.layers[-4:] for w in la.trainable_weights
+    )
+    get_policy("frozen_base").apply(model)
+    assert _count(model) == (0, 0, head_params)
+
+    get_policy("unfreeze_last(50)").apply(model)
+    last50 = base.layers[-50:]
+    n_bn = sum(isinstance(la, keras.layers.BatchNormalization) for la in last50)
+    trainable_layers, trainable_bn, params = _count(model)
+    assert (trainable_layers, trainable_bn) == (50 - n_bn, 0)
+    assert all(not la.trainable for la in base.layers[:-50])
+    expected = head_params + sum(
+        int(np.prod(w.shape))
+        for la in last50
+        if not isinstance(la, keras.layers.BatchNormalization)
+        for w in la.weights
+    )
+    assert params == expected
+
+    get_policy("all").apply(model)
+    assert _count(model)[1] == 0  # BatchNorm of the pretrained base stays frozen
+    get_policy("frozen_base").apply(model)  # and back: policies are idempotent, not cumulative
+    assert _count(model) == (0, 0, head_params)
+
+
+def test_batchnorm_stays_in_inference_mode_while_finetuning():
+    model = create_model("mobilenet_v2", weights=None, input_size=32)
+    get_policy("unfreeze_last(50)").apply(model)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy")
+    bn = backbone_of(model).get_layer("Conv_1_bn")
+    before = np.asarray(bn.moving_mean).copy()
+    x = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 3)).astype("float32")
+    model.train_on_batch(x, np.eye(10)[np.arange(8)])
+    assert np.array_equal(np.asarray(bn.moving_mean), before)
+
+
+def test_custom_policy_object_and_bad_names():
+    class HeadOnly(FinetuningPolicy):
+        def apply(self, model):
+            self.make_trainable(model)
+            self.freeze(model.layers[:-1])
+
+    model = create_model("custom_cnn")
+    get_policy(HeadOnly()).apply(model)
+    assert len(model.trainable_weights) == 2
+    with pytest.raises(ConfigError, match="known: all, frozen_base, unfreeze_last"):
+        get_policy("unfreeze_most")
+    with pytest.raises(ModelError, match="no 'backbone' layer"):
+        get_policy("frozen_base").apply(model)
