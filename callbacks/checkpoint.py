@@ -28,34 +28,51 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         checkpoint_dir: the run's ``checkpoint/`` folder.
         state_fn: returns the trainer's state after a finished global epoch (JSON-able dict).
         early_stopping: the phase's ResumableEarlyStopping (its counters are saved too).
+        weights_model: the model whose weights are saved when it differs from the model being
+            fitted (a cached phase fits a tail that shares the full model's layers).
 
     Example:
         >>> ckpt = ResumeCheckpoint("runs/x/checkpoint", lambda epoch: {"epoch": epoch})
     """
 
     def __init__(
-        self, checkpoint_dir: str | Path, state_fn: Callable[[int], dict], early_stopping=None
+        self,
+        checkpoint_dir: str | Path,
+        state_fn: Callable[[int], dict],
+        early_stopping=None,
+        weights_model: keras.Model | None = None,
     ):
         super().__init__()
         self.dir = Path(checkpoint_dir)
         self.state_fn = state_fn
         self.early_stopping = early_stopping
+        self.weights_model = weights_model
 
     def on_epoch_end(self, epoch, logs=None):
-        save_checkpoint(self.dir, self.model, self.state_fn(epoch + 1), self.early_stopping)
+        # A cached phase trains a tail model: save the full model's weights, the tail's optimizer.
+        save_checkpoint(
+            self.dir,
+            self.weights_model or self.model,
+            self.state_fn(epoch + 1),
+            self.early_stopping,
+            optimizer=self.model.optimizer,
+        )
 
 
-def save_checkpoint(directory: Path, model: keras.Model, state: dict, early_stopping=None) -> None:
+def save_checkpoint(
+    directory: Path, model: keras.Model, state: dict, early_stopping=None, optimizer=None
+) -> None:
     """Write weights, optimizer and early-stopping state, then point ``state.json`` at them."""
+    optimizer = optimizer if optimizer is not None else getattr(model, "optimizer", None)
     directory.mkdir(parents=True, exist_ok=True)
     folder = directory / f"epoch_{state['global_epoch']:04d}"
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir()
     model.save_weights(folder / WEIGHTS_FILE)
-    if model.optimizer is not None:
+    if optimizer is not None:
         store: dict = {}
-        model.optimizer.save_own_variables(store)
+        optimizer.save_own_variables(store)
         np.savez(folder / OPTIMIZER_FILE, **{str(k): np.asarray(v) for k, v in store.items()})
     if early_stopping is not None:
         state["early_stopping"] = early_stopping.save_state(folder / EARLY_STOPPING_PREFIX)

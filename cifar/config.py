@@ -90,6 +90,7 @@ class TrainConfig:
         seed: seeds Python, NumPy, TensorFlow and Keras.
         runs_dir: parent folder of run directories.
         cache: ``"auto"`` uses cached frozen activations when exact, ``"off"`` never does.
+        cache_dtype: storage type of cached activations (``float16`` halves memory and disk).
         jit_compile: XLA-compile the train step (Keras ``jit_compile``).
         report: write plots, TensorBoard images and REPORT.md/HTML when the run ends.
     """
@@ -98,6 +99,7 @@ class TrainConfig:
     seed: int = 42
     runs_dir: str = "runs"
     cache: str = "auto"
+    cache_dtype: str = "float16"
     jit_compile: bool = False
     report: bool = True
     data: DataConfig = field(default_factory=DataConfig)
@@ -115,6 +117,9 @@ class TrainConfig:
 
         _check(self.seed >= 0, "seed", "must be >= 0")
         _check(self.cache in ("auto", "off"), "cache", "must be 'auto' or 'off'")
+        _check(
+            self.cache_dtype in ("float16", "float32"), "cache_dtype", "must be float16 or float32"
+        )
         _check(
             self.data.dataset in ("cifar10", "folder"),
             "data.dataset",

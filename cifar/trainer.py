@@ -31,6 +31,8 @@ from callbacks.early_stopping import ResumableEarlyStopping
 from callbacks.history import HistoryLogger
 from callbacks.progress import ProgressETA
 from callbacks.tensorboard import PhaseTensorBoard
+from cifar.cache import ActivationCache, ModelSplit, make_feature_dataset, split_model
+from cifar.cache.store import array_digest, weights_digest
 from cifar.config import TrainConfig, load_config
 from cifar.data import ImageData, load_cifar10, load_image_folder, stratified_split
 from cifar.data.augment import Augmenter
@@ -54,6 +56,16 @@ class Datasets:
     train_idx: np.ndarray
     val_idx: np.ndarray
     steps_per_epoch: int
+
+
+@dataclass
+class PhaseInputs:
+    """What one phase fits: a model (full, or a tail sharing its layers) and its datasets."""
+
+    model: keras.Model
+    train: tf.data.Dataset
+    val: tf.data.Dataset
+    description: str
 
 
 class Trainer:
@@ -142,10 +154,9 @@ class Trainer:
         n_cls = self.datasets.data.num_classes if self.datasets else 10
         return create_model(m.name, num_classes=n_cls, input_size=self.image_size, **options)
 
-    def compile_for_phase(self, phase: Phase) -> None:
-        """Apply the phase's freeze policy and recompile with a fresh optimizer."""
-        phase.policy.apply(self.model)
-        self.model.compile(
+    def compile_for_phase(self, phase: Phase, model: keras.Model) -> None:
+        """Compile ``model`` (the full model, or a cached phase's tail) with a fresh optimizer."""
+        model.compile(
             optimizer=phase.make_optimizer(self.datasets.steps_per_epoch),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=phase.label_smoothing),
             metrics=["accuracy"],
@@ -155,7 +166,10 @@ class Trainer:
     def build_callbacks(
         self, phase: Phase, index: int, start_epoch: int
     ) -> list[keras.callbacks.Callback]:
-        """The callbacks of one phase (override to add or replace some)."""
+        """The callbacks of one phase (override to add or replace some).
+
+        ``self.phase_inputs`` holds what this phase fits on (model and datasets).
+        """
         cfg = self.config.callbacks
         cbs: list[keras.callbacks.Callback] = [
             HistoryLogger(self.run_dir, phase.name, index, start_epoch)
@@ -169,7 +183,7 @@ class Trainer:
 
             cbs.append(
                 ConfusionMatrixLogger(
-                    self.datasets.val,
+                    self.phase_inputs.val,
                     self.datasets.data.class_names,
                     log_dir=self.run_dir / "tensorboard",
                     image_dir=self.run_dir / "confusion_matrices",
@@ -185,9 +199,80 @@ class Trainer:
         # The checkpoint runs last so it sees the early-stopping counters of this epoch.
         es = next((cb for cb in cbs if isinstance(cb, ResumableEarlyStopping)), None)
         cbs.append(
-            ResumeCheckpoint(self.run_dir / CHECKPOINT_DIR, self._state_fn(index, start_epoch), es)
+            ResumeCheckpoint(
+                self.run_dir / CHECKPOINT_DIR,
+                self._state_fn(index, start_epoch),
+                es,
+                weights_model=self.model,
+            )
         )
         return cbs
+
+    def build_phase_inputs(self, phase: Phase, index: int) -> PhaseInputs:
+        """What a phase fits: the full model on images, or a tail on cached activations.
+
+        With ``cache="auto"`` the frozen prefix is run once per image and cached whenever
+        that is exact (no augmentation, something frozen at the input side).
+        """
+        plain = PhaseInputs(self.model, self.datasets.train, self.datasets.val, "off")
+        if self.config.cache == "off":
+            return plain
+        if self.config.data.augment.enabled:
+            self.log(
+                f"cache: off for phase {phase.name!r}: training images are augmented, so the "
+                "frozen layers see different inputs every epoch"
+            )
+            return plain
+        split = split_model(self.model)
+        if split is None:
+            self.log(f"cache: off for phase {phase.name!r}: no frozen layers at the input side")
+            return plain
+        d = self.datasets
+        n_cls, bs = d.data.num_classes, self.config.data.batch_size
+        cached = {}
+        for name, idx in (("train", d.train_idx), ("val", d.val_idx)):
+            cached[name] = self._activations(split, name, d.data.x_train[idx])
+        train = make_feature_dataset(
+            cached["train"], d.data.y_train[d.train_idx], n_cls, bs, True, self.config.seed
+        )
+        val = make_feature_dataset(cached["val"], d.data.y_train[d.val_idx], n_cls, bs)
+        description = f"activations of {split.cut} {split.activation_shape}"
+        self.log(f"cache: phase {phase.name!r} trains on cached {description}")
+        return PhaseInputs(split.tail, train, val, description)
+
+    def _activations(self, split: ModelSplit, name: str, images: np.ndarray) -> np.ndarray:
+        cache = ActivationCache(Path(self.config.runs_dir) / ".cache", log=self.log)
+        key = cache.make_key(
+            images=array_digest(images),
+            prefix=weights_digest(split.prefix),
+            model=self.config.model.name,
+            input_size=self.image_size,
+            cut=split.cut,
+            keras=keras.__version__,
+        )
+        shape = (len(images), *split.activation_shape)
+        step = tf.function(lambda x: split.prefix(x, training=False))
+        n_cls = self.datasets.data.num_classes
+
+        def write(out: np.ndarray) -> None:
+            labels = np.zeros(len(images), np.int64)
+            ds = make_dataset(images, labels, n_cls, self.image_size, 64, one_hot=False)
+            t0, i = time.perf_counter(), 0
+            for x, _ in ds:
+                a = step(x).numpy()
+                out[i : i + len(a)] = a
+                i += len(a)
+            self.log(
+                f"cache: {name} activations for {i} images in {time.perf_counter() - t0:.1f} s"
+            )
+
+        return cache.get_or_build(
+            key, shape, write, dtype=self.config.cache_dtype, label=f"{name} {split.cut}"
+        )
+
+    def log(self, message: str) -> None:
+        """Print a progress message (override to route it elsewhere)."""
+        print(message, flush=True)
 
     def on_phase_begin(self, phase: Phase, index: int) -> None:
         """Called after the phase compiled and before it trains (override freely)."""
@@ -197,15 +282,19 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
 
-    def fit(self) -> dict:
-        """Run all phases (resuming from the run's checkpoint if any), evaluate, write results."""
+    def prepare(self) -> None:
+        """Seed everything, load and split the data, build the model (``fit`` starts here)."""
         keras.utils.set_random_seed(self.config.seed)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.datasets = self.build_datasets()
-        state = read_state(self.run_dir / CHECKPOINT_DIR)
-        self._write_run_info()
         with self.strategy.scope():
             self.model = self.build_model()
+
+    def fit(self) -> dict:
+        """Run all phases (resuming from the run's checkpoint if any), evaluate, write results."""
+        self.prepare()
+        state = read_state(self.run_dir / CHECKPOINT_DIR)
+        self._write_run_info()
         start_phase, global_epoch = 0, 0
         if state is not None and state["phase_index"] >= len(self.config.phases):
             metrics_file = self.run_dir / "metrics.json"
@@ -230,23 +319,26 @@ class Trainer:
         self, phase: Phase, index: int, start_epoch: int, resume: dict | None, t_start: float
     ) -> int:
         phase_start = resume["phase_start_epoch"] if resume else start_epoch
+        phase.policy.apply(self.model)
+        self.phase_inputs = self.build_phase_inputs(phase, index)
+        fit_model = self.phase_inputs.model
         with self.strategy.scope():
-            self.compile_for_phase(phase)
+            self.compile_for_phase(phase, fit_model)
         callbacks = self.build_callbacks(phase, index, phase_start)
         self._t_start = t_start
         if resume and resume.get("phase_epochs_done", 0) > 0:
             folder = self.run_dir / CHECKPOINT_DIR / resume["folder"]
             with self.strategy.scope():
-                load_optimizer(self.model.optimizer, self.model, folder)
+                load_optimizer(fit_model.optimizer, fit_model, folder)
             es = next((c for c in callbacks if isinstance(c, ResumableEarlyStopping)), None)
             if es is not None and "early_stopping" in resume:
                 es.load_state(resume["early_stopping"], folder / EARLY_STOPPING_PREFIX)
         self.on_phase_begin(phase, index)
         counts = _param_counts(self.model)
         t0 = time.perf_counter()
-        history = self.model.fit(
-            self.datasets.train,
-            validation_data=self.datasets.val,
+        history = fit_model.fit(
+            self.phase_inputs.train,
+            validation_data=self.phase_inputs.val,
             initial_epoch=start_epoch,
             epochs=phase_start + phase.epochs,
             callbacks=callbacks,
@@ -255,6 +347,7 @@ class Trainer:
         )
         end_epoch = start_epoch + len(history.epoch)
         summary = self._phase_summary(phase, callbacks, phase_start, end_epoch, counts)
+        summary["cache"] = self.phase_inputs.description
         summary["seconds"] = round(
             time.perf_counter() - t0 + (resume or {}).get("phase_seconds", 0.0), 2
         )

@@ -1,0 +1,106 @@
+"""Where to cut a model into a frozen prefix and a trainable tail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+
+from cifar.errors import ModelError
+from cifar.finetuning import BACKBONE
+
+
+@dataclass
+class ModelSplit:
+    """A frozen ``prefix`` (raw images -> activations) and a ``tail`` (activations -> output).
+
+    Both are built from the full model's own layer objects, so training the tail trains the
+    full model. ``cut`` names the layer whose output is cached.
+    """
+
+    prefix: keras.Model
+    tail: keras.Model
+    cut: str
+
+    @property
+    def activation_shape(self) -> tuple[int, ...]:
+        """Shape of one cached activation (without the batch dimension)."""
+        return tuple(self.tail.input_shape[1:])
+
+
+def _has_trainable(layer: keras.layers.Layer) -> bool:
+    return bool(layer.trainable and layer.trainable_weights)
+
+
+def _sources(layer: keras.layers.Layer) -> list[str]:
+    return [
+        t._keras_history.operation.name for node in layer._inbound_nodes for t in node.input_tensors
+    ]
+
+
+def split_model(model: keras.Model) -> ModelSplit | None:
+    """Cut ``model`` at the last single-tensor boundary before its first trainable layer.
+
+    Works for chain models whose pretrained part is a nested functional layer named
+    ``backbone`` (the registry's transfer models). Returns None when nothing at the input side
+    is frozen (no gain) or the model has no such structure.
+    """
+    names = [layer.name for layer in model.layers]
+    if BACKBONE not in names:
+        return None
+    b_index = names.index(BACKBONE)
+    backbone = model.layers[b_index]
+    pre = model.layers[1:b_index]  # layers[0] is the InputLayer
+    post = model.layers[b_index + 1 :]
+    if any(_has_trainable(layer) for layer in pre):
+        return None
+    if not _has_trainable(backbone):
+        # Frozen base: cache after the base and any weightless layers that follow (pooling).
+        first = next((i for i, layer in enumerate(post) if layer.trainable_weights), None)
+        if first is None:
+            return None
+        prefix_post, tail_post = post[:first], post[first:]
+        prefix = _chain(model.input, [*pre, _Frozen(backbone), *prefix_post])
+        cut = prefix_post[-1].name if prefix_post else BACKBONE
+        t_in = keras.Input(prefix.output_shape[1:], name="cached_activations")
+        return ModelSplit(prefix, _chain(t_in, tail_post), cut)
+    inner = backbone.layers
+    k = next(i for i, layer in enumerate(inner) if _has_trainable(layer))
+    position = {layer.name: i for i, layer in enumerate(inner)}
+    cut_index = next(
+        (
+            j
+            for j in range(k - 1, 0, -1)
+            if all(position[s] >= j for layer in inner[j + 1 :] for s in _sources(layer))
+        ),
+        None,
+    )
+    if cut_index is None:
+        return None
+    cut_tensor = inner[cut_index].output
+    try:
+        inner_prefix = keras.Model(backbone.input, cut_tensor, name="backbone_prefix")
+        inner_tail = keras.Model(cut_tensor, backbone.output, name="backbone_tail")
+    except Exception as exc:  # a graph Keras cannot split; the plain path still works
+        raise ModelError(f"cannot split the backbone at {inner[cut_index].name}: {exc}") from exc
+    prefix = _chain(model.input, [*pre, _Frozen(inner_prefix)])
+    t_in = keras.Input(cut_tensor.shape[1:], name="cached_activations")
+    return ModelSplit(prefix, _chain(t_in, [_Frozen(inner_tail), *post]), inner[cut_index].name)
+
+
+class _Frozen:
+    """Calls a nested model with ``training=False`` (BatchNorm in inference mode, as in the
+    full model, whose backbone is always called that way)."""
+
+    def __init__(self, model: keras.Model):
+        self.model = model
+
+    def __call__(self, x):
+        return self.model(x, training=False)
+
+
+def _chain(inputs, layers) -> keras.Model:
+    x = inputs
+    for layer in layers:
+        x = layer(x)
+    return keras.Model(inputs, x)

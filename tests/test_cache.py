@@ -1,0 +1,170 @@
+"""Cached frozen activations: exactness, invalidation, fallback and corruption handling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import HAVE_WEIGHTS, WEIGHTS
+
+from cifar.cache import ActivationCache, split_model
+from cifar.config import load_config
+from cifar.finetuning import get_policy
+from cifar.models import create_model
+from cifar.trainer import Trainer
+
+WEIGHTS_OR_NONE = str(WEIGHTS) if HAVE_WEIGHTS else None
+
+
+def mnv2_config(tmp_path, phases, **top):
+    return load_config(
+        {
+            "name": "cache",
+            "runs_dir": str(tmp_path),
+            "report": False,
+            "data": {"batch_size": 32},
+            "model": {"name": "mobilenet_v2", "input_size": 32, "weights": WEIGHTS_OR_NONE},
+            "phases": phases,
+            "callbacks": {"confusion_matrix_every": 0, "progress": False, "tensorboard": False},
+            **top,
+        }
+    )
+
+
+class Recording(Trainer):
+    """Keeps the log lines so tests can see the cache decisions."""
+
+    def log(self, message):
+        self.messages = [*getattr(self, "messages", []), message]
+
+
+FROZEN = [{"name": "frozen", "trainable": "frozen_base", "epochs": 1, "patience": 0}]
+FINETUNE = [
+    {"name": "frozen", "trainable": "frozen_base", "epochs": 1, "patience": 0},
+    {
+        "name": "finetune",
+        "trainable": "unfreeze_last(50)",
+        "learning_rate": 1e-4,
+        "epochs": 1,
+        "patience": 0,
+    },
+]
+
+
+def _head_weights(trainer):
+    return [
+        np.asarray(w)
+        for name in ("dense", "probabilities")
+        for w in trainer.model.get_layer(name).weights
+    ]
+
+
+def test_cached_head_training_equals_end_to_end(tmp_path, small_data):
+    data = small_data.subset(train=300, test=50)
+    runs = {}
+    for cache in ("off", "auto"):
+        cfg = mnv2_config(tmp_path / cache, FROZEN, cache=cache, cache_dtype="float32")
+        trainer = Recording(cfg, data=data)
+        metrics = trainer.fit()
+        runs[cache] = (trainer, metrics)
+    plain, cached = runs["off"][0], runs["auto"][0]
+    assert runs["off"][1]["phases"][0]["cache"] == "off"
+    assert runs["auto"][1]["phases"][0]["cache"].startswith("activations of pool")
+    for a, b in zip(_head_weights(plain), _head_weights(cached), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert runs["off"][1]["test"]["accuracy"] == pytest.approx(runs["auto"][1]["test"]["accuracy"])
+
+
+def test_tail_on_cached_prefix_equals_full_model():
+    model = create_model("mobilenet_v2", weights=WEIGHTS_OR_NONE, input_size=160)
+    get_policy("unfreeze_last(50)").apply(model)
+    split = split_model(model)
+    assert split.cut == "block_10_project_BN" and split.activation_shape == (10, 10, 96)
+    x = np.random.default_rng(0).uniform(0, 255, (4, 160, 160, 3)).astype("float32")
+    full = np.asarray(model(x, training=False))
+    tail = np.asarray(split.tail(split.prefix(x, training=False), training=False))
+    np.testing.assert_allclose(tail, full, atol=1e-6)
+    # the tail trains the full model's own variables
+    full_ids = {id(v) for v in model.trainable_variables}
+    assert {id(v) for v in split.tail.trainable_variables} == full_ids
+    get_policy("frozen_base").apply(model)
+    assert split_model(model).cut == "pool"
+    get_policy("all").apply(model)
+    assert split_model(model) is None  # nothing frozen at the input side
+
+
+def test_cached_finetune_updates_the_full_model(tmp_path, small_data):
+    data = small_data.subset(train=100, test=20)
+    trainer = Recording(mnv2_config(tmp_path, FINETUNE, cache_dtype="float32"), data=data)
+    metrics = trainer.fit()
+    assert metrics["phases"][1]["cache"].startswith("activations of block_10_project_BN")
+    reloaded = __import__("keras").saving.load_model(trainer.run_dir / "best_model.keras")
+    x = data.x_test[:8].astype("float32")
+    np.testing.assert_allclose(reloaded(x), trainer.model(x, training=False), atol=1e-6)
+
+
+def test_cache_reused_and_invalidated(tmp_path, small_data):
+    data = small_data.subset(train=200, test=50)
+
+    def cache_lines(images=data, **top):
+        trainer = Recording(mnv2_config(tmp_path, FROZEN, **top), data=images)
+        trainer.prepare()
+        phase = trainer.config.phases[0]
+        phase.policy.apply(trainer.model)
+        trainer.build_phase_inputs(phase, 0)
+        return [m for m in trainer.messages if m.startswith("cache:")]
+
+    assert sum("wrote" in m for m in cache_lines()) == 2  # train and validation
+    assert sum("reusing" in m for m in cache_lines()) == 2
+    changed = {
+        "split": cache_lines(data={"val_fraction": 0.2, "batch_size": 32}),
+        "input size": cache_lines(
+            model={"name": "mobilenet_v2", "input_size": 48, "weights": WEIGHTS_OR_NONE}
+        ),
+        "weights": cache_lines(model={"name": "mobilenet_v2", "input_size": 32, "weights": None}),
+        "data": cache_lines(images=data.subset(train=150, test=50, seed=3)),
+    }
+    for what, lines in changed.items():
+        assert sum("wrote" in m for m in lines) == 2, what
+
+
+def test_auto_falls_back_when_augmenting(tmp_path, small_data):
+    cfg = mnv2_config(
+        tmp_path, FROZEN, data={"batch_size": 32, "augment": {"flip": True, "crop_padding": 2}}
+    )
+    trainer = Recording(cfg, data=small_data.subset(train=100, test=20))
+    trainer.prepare()
+    trainer.config.phases[0].policy.apply(trainer.model)
+    inputs = trainer.build_phase_inputs(trainer.config.phases[0], 0)
+    assert inputs.description == "off" and inputs.model is trainer.model
+    assert any("training images are augmented" in m for m in trainer.messages)
+
+
+def test_corrupted_or_truncated_cache_is_rebuilt(tmp_path):
+    logs = []
+    cache = ActivationCache(tmp_path, log=logs.append)
+    calls = []
+
+    def write(out):
+        calls.append(1)
+        out[:] = np.arange(out.size, dtype=out.dtype).reshape(out.shape)
+
+    key = cache.make_key(a=1)
+    first = np.array(cache.get_or_build(key, (50, 8), write))
+    assert len(calls) == 1
+    np.testing.assert_array_equal(cache.get_or_build(key, (50, 8), write), first)
+    assert len(calls) == 1  # reused
+
+    path = tmp_path / f"{key}.npy"
+    raw = bytearray(path.read_bytes())
+    raw[-5] ^= 0xFF  # flip bits in the data: same size, wrong content
+    path.write_bytes(bytes(raw))
+    np.testing.assert_array_equal(cache.get_or_build(key, (50, 8), write), first)
+    assert len(calls) == 2 and "corrupted" in logs[-2]
+
+    path.write_bytes(path.read_bytes()[:300])  # truncated
+    np.testing.assert_array_equal(cache.get_or_build(key, (50, 8), write), first)
+    assert len(calls) == 3 and "unreadable" in logs[-2]
+
+    (tmp_path / f"{key}.json").unlink()  # no checksum record: never trusted
+    cache.get_or_build(key, (50, 8), write)
+    assert len(calls) == 4 and "no matching checksum record" in logs[-2]
