@@ -1,7 +1,7 @@
 """Benchmark the 160x160 training pipeline: images/s delivered and peak resident memory.
 
 Usage: python experiments/bench_data.py [--data-dir DIR] [--size 160] [--batch-size 32]
-       [--epochs 1] [--augment]
+       [--epochs 1] [--augment] [--write]
 
 Loads CIFAR-10 (``--data-dir`` / ``$CIFAR10_DIR`` / Keras download), builds the training
 pipeline exactly as the Trainer does (45,000 images after the 10% validation split, seeded
@@ -12,28 +12,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import resource
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (the architecture elsewhere)."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,11 +25,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--augment", action="store_true", help="flip + pad-and-crop on")
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args(argv)
 
     from cifar.data import load_cifar10, stratified_split
     from cifar.data.augment import AugmentConfig, Augmenter
     from cifar.data.pipeline import make_dataset
+    from experiments.benchlog import machine_line, peak_rss_mb, write_section
 
     t0 = time.perf_counter()
     data = load_cifar10(args.data_dir)
@@ -57,22 +40,30 @@ def main(argv: list[str] | None = None) -> None:
     x, y = data.x_train[train_idx], data.y_train[train_idx]
     augmenter = Augmenter(AugmentConfig(flip=True, crop_padding=4)) if args.augment else None
     ds = make_dataset(x, y, 10, args.size, args.batch_size, training=True, augmenter=augmenter)
-    print(f"machine: {os.cpu_count()} cores, {cpu_model()}")
-    print(
-        f"data: {data.source} ({len(y)} training images after the split), loaded in {load_s:.1f} s"
-    )
     aug = "on" if args.augment else "off"
+    lines = [
+        f"machine: {machine_line()}",
+        f"data: CIFAR-10 from {data.source} ({len(y)} training images after the split), "
+        f"loaded in {load_s:.1f} s",
+    ]
+    print("\n".join(lines))
     for epoch in range(args.epochs):
         n, t0 = 0, time.perf_counter()
         for images, _labels in ds:
             n += int(images.shape[0])
         dt = time.perf_counter() - t0
-        print(
+        lines.append(
             f"epoch {epoch + 1}: {n} images {args.size}x{args.size} in {dt:.1f} s = "
             f"{n / dt:,.0f} images/s (batch {args.batch_size}, augment {aug})"
         )
-    print(f"peak resident memory: {peak_rss_mb():,.0f} MiB")
+        print(lines[-1])
+    lines.append(f"peak resident memory: {peak_rss_mb():,.0f} MiB")
+    print(lines[-1])
+    if args.write:
+        write_section(f"bench_data_{aug}", f"Input pipeline (augment {aug})", lines)
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.benchlog import run
+
+    run(main)

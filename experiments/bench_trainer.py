@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="custom_cnn")
     parser.add_argument("--input-size", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args(argv)
 
     import keras
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     from cifar.config import load_config
     from cifar.data import load_cifar10
     from cifar.trainer import Trainer
-    from experiments.bench_data import cpu_model
+    from experiments.benchlog import machine_line, write_section
 
     data = load_cifar10(args.data_dir).subset(train=args.images, test=500)
     config = load_config(
@@ -88,16 +89,21 @@ def main(argv: list[str] | None = None) -> None:
 
     t_bare = statistics.median(bare_timer.times[1:]) / steps * 1000
     t_trainer = statistics.median(trainer_timer.times[1:]) / steps * 1000
-    print(f"machine: {os.cpu_count()} cores, {cpu_model()}")
-    print(
-        f"data: {data.source}, {len(d.train_idx)} train / {len(d.val_idx)} validation images, "
-        f"{args.model} at {args.input_size}x{args.input_size}, batch {args.batch_size}, "
-        f"{steps} steps/epoch, median of epochs 2..{args.epochs}"
-    )
-    print(f"bare model.fit: {t_bare:.2f} ms/step")
-    print(f"Trainer.fit:    {t_trainer:.2f} ms/step")
-    print(f"Trainer overhead: {100 * (t_trainer / t_bare - 1):+.1f}% (target: within 10%)")
+    lines = [
+        f"machine: {machine_line()}",
+        f"data: CIFAR-10 from {data.source}, {len(d.train_idx)} train / {len(d.val_idx)} "
+        f"validation images, {args.model} at {args.input_size}x{args.input_size}, batch "
+        f"{args.batch_size}, {steps} steps/epoch, median of epochs 2..{args.epochs}",
+        f"bare model.fit: {t_bare:.2f} ms/step",
+        f"Trainer.fit:    {t_trainer:.2f} ms/step",
+        f"Trainer overhead: {100 * (t_trainer / t_bare - 1):+.1f}% (target: within 10%)",
+    ]
+    print("\n".join(lines))
+    if args.write:
+        write_section("bench_trainer", "Trainer overhead against a bare model.fit", lines)
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.benchlog import run
+
+    run(main)

@@ -1,0 +1,185 @@
+"""Benchmark phase 1 and phase 2 of the reference recipe, plain against cached activations.
+
+Usage: python experiments/bench_training.py [--data-dir DIR] [--weights FILE] [--images 2000]
+       [--batch-size 32] [--write]
+
+On a fixed subset of real CIFAR-10 training images (default 2,000) it measures, for
+MobileNetV2 at 160x160 with the reference phases (frozen base; last 50 layers unfrozen):
+training images/s plain (full model on resized images) and cached (tail model on cached
+activations), the cost of computing the activations, validation forward speed, and peak
+resident memory; then projects the wall time of the full reference recipe on 45,000 train /
+5,000 validation / 10,000 test images (10 + 10 epochs, no early stopping) both ways.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+N_TRAIN, N_VAL, N_TEST, EPOCHS = 45_000, 5_000, 10_000, 10
+
+
+def macs(model) -> dict[str, int]:
+    """Multiply-accumulates per image of every Conv/Depthwise/Dense layer, by layer name."""
+    import keras
+
+    out: dict[str, int] = {}
+    for layer in _leaves(model):
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            _, h, w, c = layer.output.shape
+            kh, kw = layer.kernel_size
+            out[layer.name] = h * w * c * kh * kw
+        elif isinstance(layer, keras.layers.Conv2D):
+            _, h, w, c = layer.output.shape
+            kh, kw = layer.kernel_size
+            out[layer.name] = h * w * c * kh * kw * layer.input.shape[-1]
+        elif isinstance(layer, keras.layers.Dense):
+            out[layer.name] = layer.input.shape[-1] * layer.units
+    return out
+
+
+def _leaves(layer):
+    subs = getattr(layer, "layers", None)
+    if not subs:
+        yield layer
+        return
+    for sub in subs:
+        yield from _leaves(sub)
+
+
+def images_per_second(fn, n_images: int) -> float:
+    """Run ``fn`` once to warm up (tracing), then time a second run."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    return n_images / (time.perf_counter() - t0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Measure, print one line per comparison, optionally write BENCHMARKS.md."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir")
+    parser.add_argument("--weights", default="imagenet", help="MobileNetV2 weights (.h5 path)")
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    args = parser.parse_args(argv)
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from cifar.cache import make_feature_dataset, split_model
+    from cifar.data import load_cifar10
+    from cifar.data.pipeline import make_dataset
+    from cifar.models import create_model
+    from cifar.phases import reference_phases
+    from experiments.benchlog import machine_line, peak_gflops, peak_rss_mb, write_section
+
+    data = load_cifar10(args.data_dir).subset(train=args.images, test=10)
+    x, y = data.x_train, data.y_train
+    n, bs = len(y), args.batch_size
+    keras.utils.set_random_seed(0)
+    model = create_model("mobilenet_v2", weights=args.weights, input_size=160)
+    images = make_dataset(x, y, 10, 160, bs, training=True)
+    eval_images = make_dataset(x, y, 10, 160, 64)
+    full_macs = sum(macs(model).values())
+    peak = peak_gflops()
+    lines = [
+        f"machine: {machine_line()}"
+        + (f", fp32 arithmetic peak {peak:.0f} GFLOP/s" if peak else ""),
+        f"data: {n} CIFAR-10 training images from {data.source}; MobileNetV2 160x160, "
+        f"batch {bs}; forward cost {full_macs / 1e6:.0f} M multiply-adds per image",
+    ]
+    print("\n".join(lines), flush=True)
+
+    def pct(rate: float, macs_per_image: float) -> str:
+        if not peak:
+            return ""
+        return f" ({100 * rate * 2 * macs_per_image / 1e9 / peak:.1f}% of peak)"
+
+    def fit_rate(fit_model, dataset) -> float:
+        phase_opt = keras.optimizers.Adam(1e-5)
+        fit_model.compile(optimizer=phase_opt, loss="categorical_crossentropy")
+        return images_per_second(
+            lambda: fit_model.fit(dataset, epochs=1, verbose=0, shuffle=False), n
+        )
+
+    def forward_rate(fn_model, dataset) -> float:
+        step = tf.function(lambda t: fn_model(t, training=False))
+
+        def run():
+            for batch, _ in dataset:
+                step(batch)
+
+        return images_per_second(run, n)
+
+    results = {}
+    fwd_plain = forward_rate(model, eval_images)
+    results["forward"] = fwd_plain
+    print(
+        f"full-model forward (validation/test/extraction): {fwd_plain:.1f} images/s"
+        f"{pct(fwd_plain, full_macs)}",
+        flush=True,
+    )
+    for index, phase in enumerate(reference_phases()):
+        phase.policy.apply(model)
+        split = split_model(model)
+        tail_macs = sum(macs(split.tail).values())
+        trainable_from = tail_macs  # the tail is what trains (plus a few frozen layers)
+        plain = fit_rate(model, images)
+        prefix_step = tf.function(split.prefix.__call__)
+        prefix_step(next(iter(eval_images))[0], training=False)  # trace before timing
+        t0 = time.perf_counter()
+        cached = np.concatenate([prefix_step(b, training=False).numpy() for b, _ in eval_images])
+        cached = cached.astype("float16")
+        extract = n / (time.perf_counter() - t0)
+        features = make_feature_dataset(cached, y, 10, bs, training=True)
+        fast = fit_rate(split.tail, features)
+        val_fast = forward_rate(split.tail, make_feature_dataset(cached, y, 10, 64))
+        results[index] = (plain, fast, extract, val_fast)
+        step_plain = full_macs + 2 * trainable_from
+        step_fast = tail_macs + 2 * trainable_from
+        lines.append(
+            f"phase {index + 1} ({phase.policy.describe()}): train plain {plain:.1f} images/s"
+            f"{pct(plain, step_plain)}, cached {fast:.1f} images/s{pct(fast, step_fast)}; "
+            f"activations {split.cut} {split.activation_shape} computed at {extract:.1f} images/s"
+            f", {np.prod(split.activation_shape) * 2 / 1024:.1f} KiB per image"
+        )
+        print(lines[-1], flush=True)
+
+    def epoch(rate_train: float, rate_val: float) -> float:
+        return N_TRAIN / rate_train + N_VAL / rate_val
+
+    p1_plain = epoch(results[0][0], fwd_plain)
+    p1_fast = epoch(results[0][1], results[0][3])
+    p2_plain = epoch(results[1][0], fwd_plain)
+    p2_fast = epoch(results[1][1], results[1][3])
+    extraction = (N_TRAIN + N_VAL) / results[0][2] + (N_TRAIN + N_VAL) / results[1][2]
+    test = N_TEST / fwd_plain
+    full_plain = EPOCHS * (p1_plain + p2_plain) + test
+    full_fast = EPOCHS * (p1_fast + p2_fast) + extraction + test
+    step2 = results[1][1] / results[1][0]
+    lines += [
+        f"phase 1 epoch: plain {p1_plain:.0f} s, cached {p1_fast:.1f} s, {p1_plain / p1_fast:.1f}x",
+        f"phase 2 step: plain {1000 * bs / results[1][0]:.0f} ms, cached "
+        f"{1000 * bs / results[1][1]:.0f} ms, {step2:.1f}x",
+        f"phase 2 epoch: plain {p2_plain:.0f} s, cached {p2_fast:.0f} s, {p2_plain / p2_fast:.1f}x",
+        f"activation extraction (both phases, 50,000 images): {extraction:.0f} s",
+        f"full recipe (10 + 10 epochs, 45,000/5,000/10,000 images, projected): plain "
+        f"{full_plain / 3600:.2f} h, cached {full_fast / 3600:.2f} h (extraction included), "
+        f"{full_plain / full_fast:.1f}x",
+        f"peak resident memory: {peak_rss_mb():,.0f} MiB",
+    ]
+    print("\n".join(lines[-6:]))
+    if args.write:
+        write_section("bench_training", "Training: plain against cached activations", lines)
+
+
+if __name__ == "__main__":
+    from experiments.benchlog import run
+
+    run(main)

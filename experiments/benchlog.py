@@ -1,0 +1,108 @@
+"""Shared helpers of the benchmark scripts: machine description and BENCHMARKS.md sections."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import resource
+import sys
+from datetime import date
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+HEADER = (
+    "# Benchmarks\n\nEvery figure below was printed by the command above it, on the machine it "
+    "names. The scripts rewrite their own section when run with `--write`.\n"
+)
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (the architecture elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def cpu_mhz() -> float | None:
+    """Current clock of the first core in MHz, if the kernel reports it."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("cpu MHz"):
+                    return float(line.split(":", 1)[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def machine_line() -> str:
+    """One line naming cores, CPU model and clock."""
+    mhz = cpu_mhz()
+    clock = f" at {mhz / 1000:.2f} GHz" if mhz else ""
+    return f"{os.cpu_count()} cores, {cpu_model()}{clock}, no GPU"
+
+
+def peak_gflops() -> float | None:
+    """Arithmetic fp32 peak: cores x 2 AVX2 FMA units x 8 lanes x 2 flops x clock."""
+    mhz = cpu_mhz()
+    return None if mhz is None else (os.cpu_count() or 1) * 2 * 8 * 2 * mhz / 1000
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def command_line() -> str:
+    """The command that ran this script, as a user would type it."""
+    script = Path(sys.argv[0])
+    with contextlib.suppress(ValueError):
+        script = script.resolve().relative_to(BENCHMARKS.parent)
+    return " ".join(["python", str(script), *sys.argv[1:]])
+
+
+def write_section(name: str, title: str, lines: list[str]) -> Path:
+    """Replace (or append) the section ``name`` of BENCHMARKS.md with the printed figures."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    body = "\n".join(
+        [
+            begin,
+            f"## {title}",
+            "",
+            f"Measured {date.today().isoformat()} with:",
+            "",
+            "```",
+            command_line(),
+            "```",
+            "",
+            "```",
+            *lines,
+            "```",
+            end,
+        ]
+    )
+    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else HEADER
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + body + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + body + "\n"
+    BENCHMARKS.write_text(text)
+    return BENCHMARKS
+
+
+def run(main) -> None:
+    """Run a benchmark's ``main``; user errors (no data, bad path) print one line, exit 2."""
+    from cifar.errors import CifarError
+
+    try:
+        main()
+    except CifarError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
