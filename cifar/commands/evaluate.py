@@ -1,0 +1,107 @@
+"""Re-evaluate a run's model (or an exported file) on the test set and rewrite its results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from cifar.errors import CifarError, DataError, ModelError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``cifar evaluate``."""
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder made by `cifar train`")
+    parser.add_argument(
+        "--model",
+        metavar="FILE",
+        help="evaluate this .tflite, .onnx, .keras file or SavedModel folder instead of "
+        "RUN_DIR/best_model.keras; results go beside the Keras ones (e.g. "
+        "model_tflite_evaluation.json)",
+    )
+    parser.add_argument(
+        "--data-dir", help="cifar-10-batches-py folder (default: the one the run was trained on)"
+    )
+    parser.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the run's test set and model, evaluate, write the files, refresh the report."""
+    if args.batch_size < 1:
+        raise CifarError(f"--batch-size must be >= 1, got {args.batch_size}")
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise CifarError(f"run directory {run_dir} does not exist")
+    if args.model and not Path(args.model).exists():
+        raise ModelError(f"model file {args.model} does not exist")
+    # TensorFlow loads with these imports: only after the arguments are known to be usable.
+    from cifar.evaluation import evaluate_and_save, file_prefix
+    from cifar.report import finalize_run
+    from cifar.trainer import resume_trainer
+
+    trainer = resume_trainer(run_dir)
+    if args.data_dir:
+        trainer.config.data.data_dir = args.data_dir
+    data = trainer.load_data()
+    _check_labels(run_dir, data.class_names)
+    if args.model:
+        from cifar.runtimes import load_runtime
+
+        model = load_runtime(args.model)
+        prefix, image_size, what = file_prefix(args.model), model.input_size, args.model
+    else:
+        model = _load_keras(run_dir / "best_model.keras")
+        prefix, image_size, what = "", int(model.input_shape[1]), "best_model.keras"
+    print(f"evaluating {what} on {len(data.y_test)} test images from {data.source}")
+    headline = evaluate_and_save(
+        run_dir,
+        model,
+        data.x_test,
+        data.y_test,
+        data.class_names,
+        image_size=image_size,
+        batch_size=args.batch_size,
+        prefix=prefix,
+    )
+    if not prefix:
+        _update_metrics(run_dir / "metrics.json", headline)
+    for key in ("accuracy", "loss", "top3_accuracy", "macro_f1", "weighted_f1"):
+        print(f"{key:<15}{headline[key]:.4f}")
+    print(f"{'n':<15}{headline['n']}  ({headline['images_per_second']} images/s)")
+    print(f"wrote {run_dir / (prefix + 'evaluation.json')}")
+    print(f"report: {finalize_run(run_dir)}")
+    return 0
+
+
+def _check_labels(run_dir: Path, class_names: list[str]) -> None:
+    labels = run_dir / "labels.txt"
+    if labels.is_file():
+        saved = [line.strip() for line in labels.read_text().splitlines() if line.strip()]
+        if saved != list(class_names):
+            raise DataError(
+                f"the test data's classes ({', '.join(class_names)}) differ from the run's "
+                f"labels.txt ({', '.join(saved)}); pass the data the run was trained on"
+            )
+
+
+def _load_keras(path: Path):
+    import keras
+
+    if not path.is_file():
+        raise ModelError(f"{path} does not exist; did the run finish? (or pass --model FILE)")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # zip, config or weight errors all mean an unusable file
+        raise ModelError(f"{path} is not a loadable Keras model: {exc}") from exc
+
+
+def _update_metrics(path: Path, headline: dict) -> None:
+    """Replace ``test`` in metrics.json so it agrees with the rewritten evaluation.json."""
+    if not path.is_file():
+        return
+    metrics = json.loads(path.read_text())
+    metrics["test"] = headline
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(metrics, indent=1, default=str))
+    os.replace(tmp, path)
