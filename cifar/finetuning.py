@@ -168,3 +168,13 @@ def _walk(layer: keras.layers.Layer):
     yield layer
     for sub in getattr(layer, "layers", []) or []:
         yield from _walk(sub)
+
+
+def leaf_layers(layer: keras.layers.Layer):
+    """Every non-container layer inside ``layer`` (nested models expanded), in order."""
+    subs = getattr(layer, "layers", None)
+    if not subs:
+        yield layer
+        return
+    for sub in subs:
+        yield from leaf_layers(sub)

@@ -38,6 +38,7 @@ from cifar.data import ImageData, load_cifar10, load_image_folder, stratified_sp
 from cifar.data.augment import Augmenter
 from cifar.data.pipeline import make_dataset
 from cifar.errors import ConfigError
+from cifar.finetuning import leaf_layers
 from cifar.models import create_model, default_input_size
 from cifar.phases import Phase
 
@@ -257,11 +258,15 @@ class Trainer:
         def write(out: np.ndarray) -> None:
             labels = np.zeros(len(images), np.int64)
             ds = make_dataset(images, labels, n_cls, self.image_size, 64, one_hot=False)
-            t0, i = time.perf_counter(), 0
+            t0, i, next_report = time.perf_counter(), 0, len(images) // 5
             for x, _ in ds:
                 a = step(x).numpy()
                 out[i : i + len(a)] = a
                 i += len(a)
+                if i >= next_report and i < len(images):
+                    rate = i / (time.perf_counter() - t0)
+                    self.log(f"cache: {name} activations {i}/{len(images)} ({rate:.0f} images/s)")
+                    next_report += len(images) // 5
             self.log(
                 f"cache: {name} activations for {i} images in {time.perf_counter() - t0:.1f} s"
             )
@@ -512,22 +517,13 @@ def _import_callback(path: str) -> keras.callbacks.Callback:
 def _param_counts(model: keras.Model) -> dict:
     trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     frozen = int(sum(np.prod(w.shape) for w in model.non_trainable_weights))
-    layers = list(_leaf_layers(model))
+    layers = list(leaf_layers(model))
     return {
         "trainable_params": trainable,
         "non_trainable_params": frozen,
         "trainable_layers": sum(1 for layer in layers if layer.trainable and layer.weights),
         "total_layers": len(layers),
     }
-
-
-def _leaf_layers(layer):
-    subs = getattr(layer, "layers", None)
-    if not subs:
-        yield layer
-        return
-    for sub in subs:
-        yield from _leaf_layers(sub)
 
 
 def _write_json(path: Path, data: dict) -> None:

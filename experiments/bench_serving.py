@@ -1,7 +1,7 @@
 """Load-test the prediction API under gunicorn: latency percentiles, throughput, errors.
 
 Usage: python experiments/bench_serving.py [--tflite FILE] [--keras FILE] [--requests 500]
-       [--concurrency 8] [--workers 2] [--image FILE]
+       [--concurrency 8] [--workers 2] [--image FILE] [--write]
 
 For each backend it starts the production server exactly as the Procfile does
 (``gunicorn 'cifar.serving.api:create_app()'`` with ``$CIFAR_MODEL``) on a free 127.0.0.1 port,
@@ -170,9 +170,10 @@ def test_image(path: str | None, data_dir: str | None) -> tuple[bytes, str]:
     return encode_png(pixels), "random 32x32 PNG"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Benchmark each backend and print one table."""
-    from experiments.bench_data import cpu_model
+def main(argv: list[str] | None = None) -> None:
+    """Benchmark each backend and print one table (``--write``: also into BENCHMARKS.md)."""
+    from cifar.errors import CifarError
+    from experiments.benchlog import machine_line, write_section
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tflite", help="a .tflite file (default: newest export's float32)")
@@ -184,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=300, help="time bound per backend")
     parser.add_argument("--image", help="image file to send (resized to 32x32 PNG)")
     parser.add_argument("--data-dir", help="CIFAR-10 folder for the test image ($CIFAR10_DIR)")
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args(argv)
     if not 1 <= args.requests <= 100_000 or not 1 <= args.concurrency <= 64:
         parser.error("--requests must be 1..100000 and --concurrency 1..64")
@@ -191,16 +193,18 @@ def main(argv: list[str] | None = None) -> int:
     given = {kind: Path(getattr(args, kind)) for kind in ("tflite", "keras") if getattr(args, kind)}
     models = given or default_models()  # explicit files only, when any is given
     if not models:
-        print("no model found: train (`cifar train smoke`) and export (`cifar export RUN_DIR`), "
-              "or pass --tflite/--keras", file=sys.stderr)  # fmt: skip
-        return 2
+        raise CifarError(
+            "no model to benchmark: train one (`cifar train smoke`) and export it "
+            "(`cifar export RUN_DIR`), or pass --tflite FILE / --keras FILE"
+        )
     body, described = test_image(args.image, args.data_dir)
-    print(f"machine: {os.cpu_count()} cores, {cpu_model()}")
-    print(
+    lines = [
+        f"machine: {machine_line()}",
         f"image: {described}, {len(body)} bytes; {args.requests} requests, "
         f"{args.concurrency} concurrent; gunicorn {args.workers} worker(s) x "
-        f"{args.threads} thread(s)"
-    )
+        f"{args.threads} thread(s)",
+    ]
+    print("\n".join(lines))
     rows = []
     for kind, model in models.items():
         with GunicornServer(model, args.workers, args.threads) as server:
@@ -210,23 +214,29 @@ def main(argv: list[str] | None = None) -> int:
             figures = load_test(
                 server.port, body, args.requests, args.concurrency, args.max_seconds
             )
-            # Server CPU per request does not depend on what else runs on the machine.
+            # Server CPU per request hardly depends on what else runs on the machine.
             cpu = server.worker_cpu_seconds() - cpu_before
             figures["cpu_ms"] = 1000 * cpu / max(figures["sent"], 1)
         rows.append((kind, model, figures))
-    print(
-        f"\n{'backend':8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'mean ms':>8} "
+    table = [
+        f"{'backend':8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'mean ms':>8} "
         f"{'req/s':>7} {'sent':>5} {'errors':>6} {'cpu ms/req':>10}  model"
-    )
+    ]
     for kind, model, f in rows:
-        print(
+        table.append(
             f"{kind:8} {f['p50_ms']:8.1f} {f['p95_ms']:8.1f} {f['p99_ms']:8.1f} "
             f"{f['mean_ms']:8.1f} {f['req_per_s']:7.1f} {f['sent']:5d} {f['errors']:6d} "
             f"{f['cpu_ms']:10.2f}  {model}"
         )
-    print(f"load average after the run: {os.getloadavg()[0]:.1f} (other processes share the CPUs)")
-    return 0
+    table.append(
+        f"load average after the run: {os.getloadavg()[0]:.1f} (other processes share the CPUs)"
+    )
+    print("\n" + "\n".join(table))
+    if args.write:
+        write_section("bench_serving", "Prediction API under gunicorn", [*lines, "", *table])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from experiments.benchlog import run
+
+    run(main)

@@ -26,8 +26,10 @@ def macs(model) -> dict[str, int]:
     """Multiply-accumulates per image of every Conv/Depthwise/Dense layer, by layer name."""
     import keras
 
+    from cifar.finetuning import leaf_layers
+
     out: dict[str, int] = {}
-    for layer in _leaves(model):
+    for layer in leaf_layers(model):
         if isinstance(layer, keras.layers.DepthwiseConv2D):
             _, h, w, c = layer.output.shape
             kh, kw = layer.kernel_size
@@ -39,15 +41,6 @@ def macs(model) -> dict[str, int]:
         elif isinstance(layer, keras.layers.Dense):
             out[layer.name] = layer.input.shape[-1] * layer.units
     return out
-
-
-def _leaves(layer):
-    subs = getattr(layer, "layers", None)
-    if not subs:
-        yield layer
-        return
-    for sub in subs:
-        yield from _leaves(sub)
 
 
 def images_per_second(fn, n_images: int) -> float:

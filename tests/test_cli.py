@@ -1,0 +1,59 @@
+"""The ``cifar`` command line: data summary, train validation, errors without tracebacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from conftest import CIFAR_DIR, ROOT, requires_cifar
+
+from cifar.cli import main
+
+
+def test_train_list_shows_the_experiments(capsys):
+    assert main(["train", "--list"]) == 0
+    out = capsys.readouterr().out.split()
+    assert {"custom_cnn", "mobilenetv2_frozen", "mobilenetv2_finetune", "smoke"} <= set(out)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "smoke", "--set", "phases.0.epochs=-2"], "phases.0.epochs: must be >= 1"),
+        (["train", "smoke", "--set", "model.name=resnet"], "unknown model 'resnet'"),
+        (["train", "smoke", "--set", "data.batchsize=3"], "unknown key 'data.batchsize'"),
+        (["train", "nope"], "unknown experiment 'nope'"),
+        (["train"], "name an experiment"),
+        (["train", "--resume", "/nonexistent/run"], "is not a run directory"),
+    ],
+)
+def test_bad_configuration_is_one_line_and_exit_2(capsys, args, message):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_missing_data_is_a_clear_error(tmp_path, capsys):
+    assert main(["data", "--data-dir", str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+@requires_cifar
+def test_data_command_prints_summary_and_writes_grid(tmp_path, capsys):
+    out_png = tmp_path / "grid.png"
+    assert main(["data", "--data-dir", str(CIFAR_DIR), "--out", str(out_png)]) == 0
+    out = capsys.readouterr().out
+    assert "5000" in out and "1000" in out and "50000" in out and "truck" in out
+    assert out_png.stat().st_size > 20_000
+
+
+def test_console_script_is_installed():
+    result = subprocess.run(
+        [sys.executable, "-m", "cifar.cli", "train", "--list"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 0 and "smoke" in result.stdout
