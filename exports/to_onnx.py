@@ -1,0 +1,37 @@
+"""ONNX export with tf2onnx from the inference graph (dynamic batch dimension)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from exports.to_savedmodel import INPUT_NAME, OUTPUT_NAME
+
+OPSET = 17
+BATCH_DIM = "batch"
+
+
+def write_onnx(inference_model: keras.Model, path: Path, opset: int = OPSET) -> dict:
+    """Convert ``inference_model`` to ONNX at ``path``: float32 ``image`` in, ``probabilities`` out.
+
+    The model is traced as a ``tf.function`` with an explicit signature and converted with
+    ``from_function``: that names the input and output, keeps the batch dimension free, and
+    does not depend on Keras-model internals (``from_keras`` broke on Keras 3 before,
+    onnx/tensorflow-onnx#2329). ``training=False``: no random ops, which tf2onnx cannot convert.
+
+    Returns:
+        the opset and tensor names recorded in ``metadata.json``.
+    """
+    import tf2onnx
+
+    size = int(inference_model.input_shape[1])
+    spec = [tf.TensorSpec([None, size, size, 3], tf.float32, name=INPUT_NAME)]
+    fn = tf.function(lambda image: {OUTPUT_NAME: inference_model(image, training=False)})
+    proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=opset)
+    # tf2onnx names the free batch dimension "unk__N"; a stable name documents it.
+    for value in [*proto.graph.input, *proto.graph.output]:
+        value.type.tensor_type.shape.dim[0].dim_param = BATCH_DIM
+    path.write_bytes(proto.SerializeToString())
+    return {"opset": opset, "input_name": INPUT_NAME, "output_name": OUTPUT_NAME}
