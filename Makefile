@@ -31,6 +31,7 @@ smoke: setup
 	$(BIN)/cifar train smoke $(ARGS)
 
 test: setup lint
+	bash .ci/install-chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup

@@ -58,12 +58,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--weights", default="imagenet", help="MobileNetV2 weights (.h5 path)")
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--jit-compile", action="store_true", help="XLA-compile train steps")
+    parser.add_argument("--threads", type=int, default=0, help="TF intra/inter-op threads (0=auto)")
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args(argv)
 
     import keras
     import numpy as np
     import tensorflow as tf
+
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
     from cifar.cache import make_feature_dataset, split_model
     from cifar.data import load_cifar10
@@ -85,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
         f"machine: {machine_line()}"
         + (f", fp32 arithmetic peak {peak:.0f} GFLOP/s" if peak else ""),
         f"data: {n} CIFAR-10 training images from {data.source}; MobileNetV2 160x160, "
-        f"batch {bs}; forward cost {full_macs / 1e6:.0f} M multiply-adds per image",
+        f"batch {bs}, jit_compile {args.jit_compile}, threads {args.threads or 'auto'}; "
+        f"forward cost {full_macs / 1e6:.0f} M multiply-adds per image",
     ]
     print("\n".join(lines), flush=True)
 
@@ -96,7 +103,9 @@ def main(argv: list[str] | None = None) -> None:
 
     def fit_rate(fit_model, dataset) -> float:
         phase_opt = keras.optimizers.Adam(1e-5)
-        fit_model.compile(optimizer=phase_opt, loss="categorical_crossentropy")
+        fit_model.compile(
+            optimizer=phase_opt, loss="categorical_crossentropy", jit_compile=args.jit_compile
+        )
         return images_per_second(
             lambda: fit_model.fit(dataset, epochs=1, verbose=0, shuffle=False), n
         )
@@ -169,7 +178,17 @@ def main(argv: list[str] | None = None) -> None:
     ]
     print("\n".join(lines[-6:]))
     if args.write:
-        write_section("bench_training", "Training: plain against cached activations", lines)
+        variant = "".join(
+            [
+                f"_batch{bs}" if bs != 32 else "",
+                "_jit" if args.jit_compile else "",
+                f"_threads{args.threads}" if args.threads else "",
+            ]
+        )
+        title = "Training: plain against cached activations" + (
+            f" ({variant.strip('_').replace('_', ', ')})" if variant else ""
+        )
+        write_section(f"bench_training{variant}", title, lines)
 
 
 if __name__ == "__main__":

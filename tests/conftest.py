@@ -88,5 +88,24 @@ def trained_cnn(small_data):
         optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"]
     )
     ds = make_dataset(small_data.x_train, small_data.y_train, 10, 32, 64, training=True)
-    model.fit(ds, epochs=3, verbose=0)
+    model.fit(ds, epochs=3, verbose=0, shuffle=False)
     return model, small_data
+
+
+@pytest.fixture(scope="session")
+def cnn_run(trained_cnn, tmp_path_factory):
+    """``trained_cnn`` in a run folder as the Trainer writes it (best_model.keras, labels.txt,
+    config.json) plus its float32 TFLite export in ``export/``."""
+    import json
+
+    from exports import Exporter
+
+    model, data = trained_cnn
+    run = tmp_path_factory.mktemp("run")
+    model.save(run / "best_model.keras")
+    (run / "labels.txt").write_text("\n".join(data.class_names) + "\n")
+    (run / "config.json").write_text(json.dumps({"name": "test"}))
+    Exporter(model, class_names=data.class_names, data=data, verify_n=50, log=None).export(
+        ["tflite"], out_dir=run / "export"
+    )
+    return run

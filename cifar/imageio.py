@@ -1,0 +1,209 @@
+"""Decode any common image into RGB pixels, safely: the one image reader of the project.
+
+Used by the image-folder loader, the :class:`cifar.predictor.Predictor`, the Flask API and the
+Gradio app, so an image gives the same pixels whichever way it comes in. Accepts bytes, a path,
+a binary file object, a PIL image or a NumPy array; handles PNG, JPEG (incl. MPO), WebP, BMP and
+GIF (first frame); converts grayscale, palette, 16-bit and alpha images to RGB (transparent
+pixels on white); applies the EXIF orientation; refuses empty, zero-pixel, truncated and
+oversized (decompression-bomb) images with an :class:`ImageError` saying what is wrong.
+
+Example:
+    >>> pixels = load_image("cat.jpg", size=32)     # uint8 32 x 32 x 3
+    >>> batch = load_images([b"...png bytes...", "dog.webp"], size=32)
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from cifar.errors import CifarError
+
+__all__ = [
+    "FORMATS",
+    "MAX_PIXELS",
+    "ImageError",
+    "ImageSource",
+    "encode_png",
+    "load_image",
+    "load_images",
+]
+
+# Formats Pillow may open (its JPEG reader also opens the MPO JPEGs many phone cameras write).
+FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
+FORMAT_NAMES = "PNG, JPEG, WebP, BMP or GIF"
+# 50 megapixels (a 48 MP phone photo fits): larger images are refused before decoding, since a
+# small compressed file can claim a huge size and exhaust memory (a "decompression bomb").
+MAX_PIXELS = 50_000_000
+
+ImageSource = (
+    bytes | bytearray | memoryview | str | os.PathLike | IO[bytes] | Image.Image | np.ndarray
+)
+
+
+class ImageError(CifarError):
+    """An image could not be decoded or is unusable (empty, corrupt, too large, wrong format)."""
+
+
+def load_image(
+    source: ImageSource,
+    size: int | None = None,
+    name: str | None = None,
+    max_pixels: int = MAX_PIXELS,
+) -> np.ndarray:
+    """Decode ``source`` into uint8 H x W x 3 RGB pixels, resized to ``size`` squared if given.
+
+    Args:
+        source: encoded bytes, a file path, a binary file object, a PIL image, or a NumPy array
+            (H x W, H x W x 1/3/4; uint8, or floats in 0..255).
+        size: resize (bilinear, antialiased, aspect ratio not kept, like Keras's
+            ``image_dataset_from_directory``) to ``size`` x ``size``; None keeps the size.
+        name: how to call the image in error messages (default: the path, if any).
+        max_pixels: refuse images with more pixels than this (decompression-bomb guard).
+
+    Returns:
+        A uint8 array of shape (H, W, 3), or (size, size, 3).
+
+    Raises:
+        ImageError: the source is empty, not an image, truncated, zero-sized or too large.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        name = name or str(source)
+    label = f"{name}: " if name else ""
+    if isinstance(source, np.ndarray):
+        img = _from_array(source, label)
+    elif isinstance(source, Image.Image):
+        img = source
+    else:
+        img = _open(source, label, max_pixels)
+    _check_size(img.size, label, max_pixels)
+    try:
+        if size is not None and img.format in ("JPEG", "MPO"):
+            # Let libjpeg decode at 1/2..1/8 scale when the result is still >= size: much
+            # faster for photos, and the bilinear resize below does the rest.
+            img.draft("RGB", (size, size))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            rgb = _to_rgb(img)
+            if size is not None and rgb.size != (size, size):
+                rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{label}image too large to decode safely ({exc})") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:  # Pillow's decoder failures
+        raise ImageError(f"{label}truncated or corrupt image ({exc})") from exc
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def load_images(
+    sources: Sequence[ImageSource],
+    size: int,
+    names: Sequence[str] | None = None,
+    max_pixels: int = MAX_PIXELS,
+) -> np.ndarray:
+    """Decode several images into one uint8 N x size x size x 3 batch (see :func:`load_image`)."""
+    names = list(names) if names is not None else [None] * len(sources)
+    if len(names) != len(sources):
+        raise ValueError(f"{len(sources)} images but {len(names)} names")
+    batch = np.empty((len(sources), size, size, 3), np.uint8)
+    for i, (source, name) in enumerate(zip(sources, names, strict=True)):
+        batch[i] = load_image(source, size=size, name=name, max_pixels=max_pixels)
+    return batch
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    """PNG bytes of uint8 H x W x 3 (or H x W) pixels, e.g. a CIFAR-10 image."""
+    out = io.BytesIO()
+    Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _open(source: ImageSource, label: str, max_pixels: int) -> Image.Image:
+    """Open (header only) an encoded image from bytes, a path or a file object."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise ImageError(f"{label}empty image (0 bytes)")
+        stream: IO[bytes] | str = io.BytesIO(bytes(source))
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise ImageError(f"{label}no such image file")
+        if path.stat().st_size == 0:
+            raise ImageError(f"{label}empty image file (0 bytes)")
+        # Read it whole: Pillow decodes lazily and must not keep the file open behind our back.
+        stream = io.BytesIO(path.read_bytes())
+    elif hasattr(source, "read"):
+        data = source.read()
+        if not data:
+            raise ImageError(f"{label}empty image (0 bytes)")
+        stream = io.BytesIO(data)
+    else:
+        raise ImageError(f"{label}cannot read an image from a {type(source).__name__}")
+    Image.init()  # registers the WebP/MPO plugins that ``formats=`` looks up (idempotent)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(stream, formats=FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(
+            f"{label}image too large: {exc} (the limit is {max_pixels:,} pixels)"
+        ) from exc
+    except UnidentifiedImageError as exc:
+        raise ImageError(
+            f"{label}not a recognised image: expected {FORMAT_NAMES} (or the header is corrupt, "
+            "e.g. a zero-pixel size)"
+        ) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"{label}corrupt image header ({exc})") from exc
+
+
+def _check_size(size: tuple[int, int], label: str, max_pixels: int) -> None:
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise ImageError(f"{label}image has zero pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise ImageError(
+            f"{label}image too large: {width}x{height} = {width * height:,} pixels "
+            f"(the limit is {max_pixels:,})"
+        )
+
+
+def _from_array(array: np.ndarray, label: str) -> Image.Image:
+    """A PIL image of an H x W (x 1/3/4) array; floats are taken as 0..255."""
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
+        raise ImageError(
+            f"{label}expected an H x W, H x W x 3 or H x W x 4 image array, got shape {array.shape}"
+        )
+    if array.size == 0:
+        raise ImageError(f"{label}image has zero pixels (shape {array.shape})")
+    if array.dtype != np.uint8:
+        if not np.issubdtype(array.dtype, np.number):
+            raise ImageError(f"{label}image array has non-numeric dtype {array.dtype}")
+        array = np.clip(np.nan_to_num(array.astype(np.float64)), 0, 255).round().astype(np.uint8)
+    return Image.fromarray(array)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """RGB of any Pillow mode: alpha composited on white, 16/32-bit scaled to 8 bits."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # Pillow's own I -> L conversion clips at 255 instead of scaling 16-bit values.
+        values = np.asarray(img, dtype=np.float64)
+        values = values / 257.0 if values.max(initial=0) > 255 else values
+        return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8)).convert("RGB")
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")

@@ -1,0 +1,325 @@
+"""The inference core shared by ``cifar predict``, the Flask API and the Gradio app.
+
+A :class:`Predictor` loads one model file through :func:`cifar.runtimes.load_runtime` (``.keras``,
+SavedModel, ``.tflite`` or ``.onnx``) once, warms it up, and turns images in any common format
+into class probabilities and the top-k classes with their names. Images are decoded by
+:mod:`cifar.imageio` and resized to the runtime's input (32x32 RGB, the CIFAR-10 domain the
+model was trained on); the runtime resizes further inside if the network wants more.
+
+Which model: an explicit path, else ``$CIFAR_MODEL``, else the newest ``runs/*/best_model.keras``,
+else the newest exported file (``runs/*/export/*``, ``models/*.tflite``).
+
+Example:
+    >>> predictor = Predictor.load()                     # or Predictor.load("model.tflite")
+    >>> result = predictor.predict_one("cat.jpg")
+    >>> result.top_k(3)
+    [('cat', 0.81), ('dog', 0.12), ('frog', 0.03)]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cifar.errors import ModelError
+from cifar.imageio import ImageSource, load_images
+
+if TYPE_CHECKING:
+    from cifar.runtimes import Runtime
+
+__all__ = [
+    "MODEL_ENV",
+    "Prediction",
+    "Predictor",
+    "find_class_names",
+    "find_default_model",
+    "resolve_model_path",
+]
+
+MODEL_ENV = "CIFAR_MODEL"
+BEST_MODEL = "best_model.keras"
+LABELS_FILE = "labels.txt"
+METADATA_FILE = "metadata.json"
+EXPORT_DIR = "export"
+# Exported TFLite variants, best first for serving: exact float, then the smaller approximations.
+TFLITE_PREFERENCE = ("float32", "float16", "dynamic", "int8")
+HOW_TO_GET_A_MODEL = (
+    "Train one with `cifar train smoke` (writes runs/<name>-<time>/best_model.keras) or export "
+    "a trained run with `cifar export RUN_DIR`, then pass --model PATH or set "
+    f"{MODEL_ENV}=PATH."
+)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Class probabilities of one image, with the class names in label order."""
+
+    probabilities: np.ndarray
+    class_names: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        """The most probable class."""
+        return self.class_names[int(np.argmax(self.probabilities))]
+
+    @property
+    def confidence(self) -> float:
+        """Probability of the most probable class."""
+        return float(np.max(self.probabilities))
+
+    def top_k(self, k: int = 3) -> list[tuple[str, float]]:
+        """The ``k`` most probable (label, probability) pairs, most probable first."""
+        order = np.argsort(-self.probabilities, kind="stable")[:k]
+        return [(self.class_names[i], float(self.probabilities[i])) for i in order]
+
+    def confidences(self) -> dict[str, float]:
+        """{label: probability} for every class (the value a ``gr.Label`` takes)."""
+        return {
+            name: float(p) for name, p in zip(self.class_names, self.probabilities, strict=True)
+        }
+
+    def to_dict(self, k: int = 3) -> dict[str, list[dict[str, Any]]]:
+        """JSON-ready ``{"predictions": all classes in label order, "top_k": best k}``."""
+        return {
+            "predictions": [{"label": n, "probability": p} for n, p in self.confidences().items()],
+            "top_k": [{"label": n, "probability": p} for n, p in self.top_k(k)],
+        }
+
+
+class Predictor:
+    """One loaded, warmed-up model that classifies images in any common format.
+
+    Thread-safe: calls into the runtime are serialised, since the LiteRT interpreter and
+    friends must not run two inferences at once on one instance.
+
+    Args:
+        runtime: a :class:`cifar.runtimes.Runtime` (``load_runtime(path)``).
+        class_names: names in label order (default: found beside the model file, see
+            :func:`find_class_names`).
+        top_k: how many classes :meth:`Prediction.to_dict` callers show by default.
+        warmup: run one inference now, so the first request is not the slow one.
+
+    Example:
+        >>> predictor = Predictor.load("runs/smoke-20250101-120000/best_model.keras")
+        >>> [p.label for p in predictor.predict(["a.png", "b.jpg"])]
+        ['cat', 'ship']
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        class_names: Sequence[str] | None = None,
+        top_k: int = 3,
+        warmup: bool = True,
+    ) -> None:
+        self.runtime = runtime
+        self.path = Path(runtime.path)
+        self.input_size = int(runtime.input_size)
+        self.num_classes = int(runtime.num_classes)
+        if class_names is None:
+            class_names, self.labels_source = find_class_names(self.path, self.num_classes)
+        else:
+            self.labels_source = "argument"
+        if len(class_names) != self.num_classes:
+            raise ModelError(
+                f"{len(class_names)} class names given but {self.path} outputs "
+                f"{self.num_classes} classes"
+            )
+        self.class_names = tuple(class_names)
+        self.top_k = max(1, min(int(top_k), self.num_classes))
+        self._lock = threading.Lock()
+        if warmup:
+            self.predict_pixels(np.zeros((1, self.input_size, self.input_size, 3), np.uint8))
+
+    @classmethod
+    def load(
+        cls,
+        model: str | os.PathLike | None = None,
+        top_k: int = 3,
+        warmup: bool = True,
+        runs_dir: str | os.PathLike = "runs",
+        models_dir: str | os.PathLike = "models",
+    ) -> Predictor:
+        """Load ``model`` (default: see :func:`resolve_model_path`) and warm it up."""
+        from cifar.runtimes import load_runtime
+
+        path = resolve_model_path(model, runs_dir=runs_dir, models_dir=models_dir)
+        return cls(load_runtime(path), top_k=top_k, warmup=warmup)
+
+    @property
+    def kind(self) -> str:
+        """Runtime kind: ``keras``, ``savedmodel``, ``tflite`` or ``onnx``."""
+        return self.runtime.kind
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The training run the model comes from (``RUN_DIR/best_model.keras`` or
+        ``RUN_DIR/export/...``), or None for a file outside a run."""
+        parent = self.path.parent
+        if parent.name == EXPORT_DIR:
+            parent = parent.parent
+        return parent if (parent / "config.json").is_file() else None
+
+    def info(self) -> dict[str, Any]:
+        """What is served: file, runtime kind, sizes, classes and the package version."""
+        from cifar import __version__
+
+        return {
+            "name": self.path.name,
+            "path": str(self.path),
+            "kind": self.kind,
+            "input_size": self.input_size,
+            "num_classes": self.num_classes,
+            "class_names": list(self.class_names),
+            "labels_source": self.labels_source,
+            "run_dir": str(self.run_dir) if self.run_dir else None,
+            "version": __version__,
+        }
+
+    def predict_pixels(self, images: np.ndarray) -> np.ndarray:
+        """uint8 N x S x S x 3 RGB at the input size -> float32 N x C probabilities."""
+        with self._lock:
+            return np.asarray(self.runtime.predict(images), dtype=np.float32)
+
+    def predict(
+        self, images: Sequence[ImageSource], names: Sequence[str] | None = None
+    ) -> list[Prediction]:
+        """Decode, resize and classify several images in one batch.
+
+        Args:
+            images: encoded bytes, paths, file objects, PIL images or arrays (any size).
+            names: names for error messages (e.g. uploaded file names).
+
+        Raises:
+            cifar.imageio.ImageError: an image is unusable; the message names it.
+        """
+        if len(images) == 0:
+            return []
+        pixels = load_images(images, self.input_size, names=names)
+        probs = self.predict_pixels(pixels)
+        return [Prediction(row, self.class_names) for row in probs]
+
+    def predict_one(self, image: ImageSource, name: str | None = None) -> Prediction:
+        """Classify one image (see :meth:`predict`)."""
+        return self.predict([image], names=None if name is None else [name])[0]
+
+    def __repr__(self) -> str:
+        return f"Predictor({str(self.path)!r}, kind={self.kind!r}, classes={self.num_classes})"
+
+
+def resolve_model_path(
+    model: str | os.PathLike | None = None,
+    runs_dir: str | os.PathLike = "runs",
+    models_dir: str | os.PathLike = "models",
+) -> Path:
+    """The model file to serve: ``model``, else ``$CIFAR_MODEL``, else the newest one found.
+
+    Raises:
+        ModelError: the given file does not exist, or there is no model anywhere (the message
+            says how to train or export one).
+    """
+    chosen = model if model not in (None, "") else os.environ.get(MODEL_ENV) or None
+    if chosen is not None:
+        path = Path(chosen).expanduser()
+        if not path.exists():
+            origin = "--model" if model not in (None, "") else f"${MODEL_ENV}"
+            raise ModelError(
+                f"model file {path} (from {origin}) does not exist. {HOW_TO_GET_A_MODEL}"
+            )
+        return path
+    found = find_default_model(runs_dir, models_dir)
+    if found is None:
+        raise ModelError(
+            f"no model to serve: no --model, no ${MODEL_ENV}, no {runs_dir}/*/{BEST_MODEL}, "
+            f"no exported file in {runs_dir}/*/{EXPORT_DIR}/ or {models_dir}/*.tflite. "
+            + HOW_TO_GET_A_MODEL
+        )
+    return found
+
+
+def find_default_model(
+    runs_dir: str | os.PathLike = "runs", models_dir: str | os.PathLike = "models"
+) -> Path | None:
+    """The newest ``runs/*/best_model.keras``, else the newest exported model file, else None.
+
+    Among exported files, the newest export folder wins; inside one folder TFLite is preferred
+    (fast to load and run; float32, float16, dynamic-range, then int8), then ONNX, SavedModel
+    and ``.keras``.
+    """
+    runs, models = Path(runs_dir), Path(models_dir)
+    best = [p for p in runs.glob(f"*/{BEST_MODEL}") if p.is_file()]
+    if best:
+        return max(best, key=lambda p: p.stat().st_mtime)
+    exported = [p for p in runs.glob(f"*/{EXPORT_DIR}/*") if _export_rank(p) is not None]
+    exported += [p for p in models.glob("*.tflite") if p.is_file()]
+    if not exported:
+        return None
+    return min(exported, key=lambda p: (-p.parent.stat().st_mtime, _export_rank(p) or 0, p.name))
+
+
+def _export_rank(path: Path) -> int | None:
+    """Preference of an exported model file (lower is better); None if it is not one."""
+    if path.is_dir():
+        return len(TFLITE_PREFERENCE) + 1 if (path / "saved_model.pb").is_file() else None
+    suffix = path.suffix.lower()
+    if suffix == ".tflite":
+        name = path.name.lower()
+        return next((i for i, tag in enumerate(TFLITE_PREFERENCE) if tag in name), 0)
+    return {".onnx": len(TFLITE_PREFERENCE), ".keras": len(TFLITE_PREFERENCE) + 2}.get(suffix)
+
+
+def find_class_names(model_path: str | os.PathLike, num_classes: int) -> tuple[list[str], str]:
+    """Class names for a model file, and where they came from.
+
+    Looks for ``labels.txt`` (one name per line) or ``metadata.json`` (``class_names`` or
+    ``labels``) beside the model, inside a SavedModel folder, and in the run folder of
+    ``RUN_DIR/export/...``; falls back to the CIFAR-10 names for a 10-class model and to
+    ``class_<i>`` otherwise.
+
+    Raises:
+        ModelError: a labels file lists a different number of classes than the model has.
+    """
+    path = Path(model_path)
+    folders = [path] if path.is_dir() else []
+    folders.append(path.parent)
+    if path.parent.name == EXPORT_DIR:
+        folders.append(path.parent.parent)
+    for folder in folders:
+        names = _read_names(folder)
+        if names is None:
+            continue
+        names, source = names
+        if len(names) != num_classes:
+            raise ModelError(
+                f"{source} lists {len(names)} classes but the model {path} outputs {num_classes}"
+            )
+        return names, str(source)
+    if num_classes == 10:
+        from cifar.data import CIFAR10_CLASSES
+
+        return list(CIFAR10_CLASSES), "CIFAR-10 default (no labels.txt beside the model)"
+    return [f"class_{i}" for i in range(num_classes)], "generic (no labels.txt beside the model)"
+
+
+def _read_names(folder: Path) -> tuple[list[str], Path] | None:
+    labels = folder / LABELS_FILE
+    if labels.is_file():
+        names = [line.strip() for line in labels.read_text().splitlines() if line.strip()]
+        return names, labels
+    metadata = folder / METADATA_FILE
+    if metadata.is_file():
+        try:
+            data = json.loads(metadata.read_text())
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"{metadata} is not valid JSON: {exc}") from exc
+        for key in ("class_names", "labels"):
+            if isinstance(data, dict) and isinstance(data.get(key), list):
+                return [str(n) for n in data[key]], metadata
+    return None
