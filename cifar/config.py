@@ -132,6 +132,7 @@ class TrainConfig:
             _check(value is None or value >= 10, f"data.{key}", "must be >= 10 or unset")
         aug = self.data.augment
         _check(aug.crop_padding >= 0, "data.augment.crop_padding", "must be >= 0")
+        _check(aug.cached_views >= 0, "data.augment.cached_views", "must be >= 0")
         _check(0 <= aug.randaugment <= 1, "data.augment.randaugment", "must be in [0, 1]")
         _check(aug.mixup >= 0 and aug.cutmix >= 0, "data.augment.mixup", "alphas must be >= 0")
         known = list_models()

@@ -36,7 +36,7 @@ from cifar.cache.store import array_digest, weights_digest
 from cifar.config import TrainConfig, load_config
 from cifar.data import ImageData, load_cifar10, load_image_folder, stratified_split
 from cifar.data.augment import Augmenter
-from cifar.data.pipeline import make_dataset
+from cifar.data.pipeline import make_dataset, resize_images
 from cifar.errors import ConfigError
 from cifar.finetuning import leaf_layers
 from cifar.models import create_model, default_input_size
@@ -213,36 +213,50 @@ class Trainer:
         """What a phase fits: the full model on images, or a tail on cached activations.
 
         With ``cache="auto"`` the frozen prefix is run once per image and cached whenever
-        that is exact (no augmentation, something frozen at the input side).
+        that is exact: no augmentation, or per-image augmentation drawn as a fixed set of
+        ``data.augment.cached_views`` views; and something frozen at the input side.
         """
         plain = PhaseInputs(self.model, self.datasets.train, self.datasets.val, "off")
         if self.config.cache == "off":
             return plain
-        if self.config.data.augment.enabled:
-            self.log(
-                f"cache: off for phase {phase.name!r}: training images are augmented, so the "
-                "frozen layers see different inputs every epoch"
-            )
-            return plain
+        augment = self.config.data.augment
+        views = 1
+        if augment.enabled:
+            if augment.mixes_batches or not augment.cached_views:
+                why = (
+                    "MixUp/CutMix mix whole batches"
+                    if augment.mixes_batches
+                    else (
+                        "training images are augmented, so the frozen layers see different inputs "
+                        "every epoch (set data.augment.cached_views to cache a fixed set of views)"
+                    )
+                )
+                self.log(f"cache: off for phase {phase.name!r}: {why}")
+                return plain
+            views = augment.cached_views
         split = split_model(self.model)
         if split is None:
             self.log(f"cache: off for phase {phase.name!r}: no frozen layers at the input side")
             return plain
         d = self.datasets
-        n_cls, bs = d.data.num_classes, self.config.data.batch_size
-        cached = {}
-        for name, idx in (("train", d.train_idx), ("val", d.val_idx)):
-            cached[name] = self._activations(split, name, d.data.x_train[idx])
-        train = make_feature_dataset(
-            cached["train"], d.data.y_train[d.train_idx], n_cls, bs, True, self.config.seed
-        )
-        val = make_feature_dataset(cached["val"], d.data.y_train[d.val_idx], n_cls, bs)
+        n_cls, bs, seed = d.data.num_classes, self.config.data.batch_size, self.config.seed
+        train_acts = self._activations(split, "train", d.data.x_train[d.train_idx], views)
+        val_acts = self._activations(split, "val", d.data.x_train[d.val_idx], 1)
+        y_train, y_val = d.data.y_train[d.train_idx], d.data.y_train[d.val_idx]
+        train = make_feature_dataset(train_acts, y_train, n_cls, bs, True, seed, views)
+        val = make_feature_dataset(val_acts, y_val, n_cls, bs)
         description = f"activations of {split.cut} {split.activation_shape}"
+        if augment.enabled:
+            description += f", {views} augmented views per training image"
         self.log(f"cache: phase {phase.name!r} trains on cached {description}")
         return PhaseInputs(split.tail, train, val, description)
 
-    def _activations(self, split: ModelSplit, name: str, images: np.ndarray) -> np.ndarray:
+    def _activations(
+        self, split: ModelSplit, name: str, images: np.ndarray, views: int
+    ) -> np.ndarray:
+        """Activations at the cut for ``images`` (``views`` > 1: that many augmented views)."""
         cache = ActivationCache(Path(self.config.runs_dir) / ".cache", log=self.log)
+        augment = self.config.data.augment
         key = cache.make_key(
             images=array_digest(images),
             prefix=weights_digest(split.prefix),
@@ -250,25 +264,33 @@ class Trainer:
             input_size=self.image_size,
             cut=split.cut,
             keras=keras.__version__,
+            views=json.dumps(asdict(augment) if views > 1 else None, sort_keys=True),
+            seed=self.config.seed if views > 1 else 0,
         )
-        shape = (len(images), *split.activation_shape)
+        n = len(images)
+        shape = (views * n, *split.activation_shape)
         step = tf.function(lambda x: split.prefix(x, training=False))
-        n_cls = self.datasets.data.num_classes
 
         def write(out: np.ndarray) -> None:
-            labels = np.zeros(len(images), np.int64)
-            ds = make_dataset(images, labels, n_cls, self.image_size, 64, one_hot=False)
-            t0, i, next_report = time.perf_counter(), 0, len(images) // 5
-            for x, _ in ds:
-                a = step(x).numpy()
-                out[i : i + len(a)] = a
-                i += len(a)
-                if i >= next_report and i < len(images):
-                    rate = i / (time.perf_counter() - t0)
-                    self.log(f"cache: {name} activations {i}/{len(images)} ({rate:.0f} images/s)")
-                    next_report += len(images) // 5
+            t0, done, total = time.perf_counter(), 0, views * n
+            for view in range(views):
+                augmenter = (
+                    Augmenter(augment, seed=self.config.seed + 1000 * (view + 1))
+                    if views > 1
+                    else None
+                )
+                for start in range(0, n, 64):
+                    x = tf.cast(images[start : start + 64], tf.float32)
+                    if augmenter is not None:
+                        x = augmenter.images(x)
+                    a = step(resize_images(x, self.image_size)).numpy()
+                    out[view * n + start : view * n + start + len(a)] = a
+                    done += len(a)
+                    if done % (total // 5 or 1) < len(a) and done < total:
+                        rate = done / (time.perf_counter() - t0)
+                        self.log(f"cache: {name} activations {done}/{total} ({rate:.0f} images/s)")
             self.log(
-                f"cache: {name} activations for {i} images in {time.perf_counter() - t0:.1f} s"
+                f"cache: {name} activations for {total} images in {time.perf_counter() - t0:.1f} s"
             )
 
         return cache.get_or_build(

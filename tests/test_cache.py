@@ -168,3 +168,51 @@ def test_corrupted_or_truncated_cache_is_rebuilt(tmp_path):
     (tmp_path / f"{key}.json").unlink()  # no checksum record: never trusted
     cache.get_or_build(key, (50, 8), write)
     assert len(calls) == 4 and "no matching checksum record" in logs[-2]
+
+
+def test_cached_augmented_views(tmp_path, small_data):
+    import tensorflow as tf
+
+    from cifar.data.augment import Augmenter
+    from cifar.data.pipeline import resize_images
+
+    augment = {"flip": True, "crop_padding": 4, "cached_views": 3}
+    cfg = mnv2_config(
+        tmp_path, FROZEN, data={"batch_size": 16, "augment": augment}, cache_dtype="float32"
+    )
+    trainer = Recording(cfg, data=small_data.subset(train=60, test=20))
+    trainer.prepare()
+    phase = trainer.config.phases[0]
+    phase.policy.apply(trainer.model)
+    inputs = trainer.build_phase_inputs(phase, 0)
+    assert inputs.description.endswith("3 augmented views per training image")
+    assert inputs.model is not trainer.model
+    d = trainer.datasets
+    n = len(d.train_idx)
+    # view v of image i is the prefix applied to that image augmented by the view's seed
+    split = split_model(trainer.model)
+    images = d.data.x_train[d.train_idx]  # one batch of 64 or fewer, as the Trainer drew it
+    assert n <= 64
+    for view in range(3):
+        aug = Augmenter(trainer.config.data.augment, seed=trainer.config.seed + 1000 * (view + 1))
+        expected = split.prefix(resize_images(aug.images(tf.cast(images, tf.float32)), 32))
+        cached = np.load(
+            next(
+                p
+                for p in (tmp_path / ".cache").glob("*.npy")
+                if np.load(p, mmap_mode="r").shape[0] == 3 * n
+            ),
+            mmap_mode="r",
+        )
+        np.testing.assert_allclose(cached[view * n : (view + 1) * n], expected, atol=1e-4)
+    # an epoch shows every image once, as one of its views; views vary across images
+    labels = np.concatenate([np.argmax(y, 1) for _, y in inputs.train])
+    assert len(labels) == n and sorted(labels) == sorted(d.data.y_train[d.train_idx])
+    metrics_before = len(trainer.messages)
+    cfg_mix = mnv2_config(tmp_path, FROZEN, data={"augment": {"mixup": 0.2, "cached_views": 3}})
+    mixer = Recording(cfg_mix, data=small_data.subset(train=60, test=20))
+    mixer.prepare()
+    mixer.config.phases[0].policy.apply(mixer.model)
+    assert mixer.build_phase_inputs(mixer.config.phases[0], 0).description == "off"
+    assert any("MixUp/CutMix" in m for m in mixer.messages)
+    assert metrics_before == len(trainer.messages)

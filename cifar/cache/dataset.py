@@ -13,6 +13,7 @@ def make_feature_dataset(
     batch_size: int = 32,
     training: bool = False,
     seed: int = 42,
+    views: int = 1,
 ) -> tf.data.Dataset:
     """Batches of (float32 activations, one-hot labels) read from a (memory-mapped) array.
 
@@ -20,18 +21,26 @@ def make_feature_dataset(
     (same seed and buffer over the same number of elements), so a cached phase sees the
     same batches as the plain one; rows are gathered per batch, so a memory-mapped cache is
     never copied whole into memory.
+
+    With ``views`` > 1, ``features`` holds ``views`` blocks of ``len(labels)`` rows (view
+    ``v`` of image ``i`` at row ``v * len(labels) + i``) and every epoch draws one view per image
+    (seeded, different each epoch).
     """
-    if len(features) != len(labels):
-        raise ValueError(f"{len(features)} activations but {len(labels)} labels")
+    if len(features) != views * len(labels):
+        raise ValueError(f"{len(features)} activations but {len(labels)} labels x {views} views")
     labels = labels.astype(np.int32)
     shape = tuple(features.shape[1:])
-    ds = tf.data.Dataset.range(len(labels))
+    n = len(labels)
+    ds = tf.data.Dataset.range(n)
     if training:
-        ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    if views > 1:
+        draws = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
+        ds = tf.data.Dataset.zip(ds, draws).map(lambda i, r: i + n * (r % views))
     ds = ds.batch(batch_size)
 
     def gather(idx: np.ndarray):
-        return np.asarray(features[idx], dtype=np.float32), labels[idx]
+        return np.asarray(features[idx], dtype=np.float32), labels[idx % n]
 
     def load(idx):
         x, y = tf.numpy_function(gather, [idx], (tf.float32, tf.int32), stateful=False)

@@ -18,6 +18,10 @@ class AugmentConfig:
         randaugment: apply KerasCV ``RandAugment`` with this magnitude (0..1); 0 disables it.
         mixup: KerasCV ``MixUp`` alpha; 0 disables it.
         cutmix: KerasCV ``CutMix`` alpha; 0 disables it.
+        cached_views: with cached activations, draw this many augmented views of every
+            training image once (seeded) and cache them all; each epoch then shows every image
+            as one of its views, picked at random. 0 turns cached phases off when augmenting.
+            Only per-image augmentations (flip, crop, RandAugment) can be cached this way.
     """
 
     flip: bool = False
@@ -25,11 +29,17 @@ class AugmentConfig:
     randaugment: float = 0.0
     mixup: float = 0.0
     cutmix: float = 0.0
+    cached_views: int = 0
 
     @property
     def enabled(self) -> bool:
         """True when any augmentation is switched on."""
         return bool(self.flip or self.crop_padding or self.randaugment or self.mixup or self.cutmix)
+
+    @property
+    def mixes_batches(self) -> bool:
+        """True when MixUp or CutMix combine images and labels across a batch."""
+        return bool(self.mixup or self.cutmix)
 
 
 class Augmenter:
