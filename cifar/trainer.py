@@ -255,7 +255,7 @@ class Trainer:
         self, split: ModelSplit, name: str, images: np.ndarray, views: int
     ) -> np.ndarray:
         """Activations at the cut for ``images`` (``views`` > 1: that many augmented views)."""
-        cache = ActivationCache(Path(self.config.runs_dir) / ".cache", log=self.log)
+        cache = ActivationCache(self.run_dir.parent / ".cache", log=self.log)
         augment = self.config.data.augment
         key = cache.make_key(
             images=array_digest(images),
