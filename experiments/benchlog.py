@@ -45,7 +45,9 @@ def machine_line() -> str:
     """One line naming cores, CPU model and clock."""
     mhz = cpu_mhz()
     clock = f" at {mhz / 1000:.2f} GHz" if mhz else ""
-    return f"{os.cpu_count()} cores, {cpu_model()}{clock}, no GPU"
+    # Other processes on the 2 cores skew every figure; say how busy the machine was.
+    load = os.getloadavg()[0]
+    return f"{os.cpu_count()} cores, {cpu_model()}{clock}, no GPU; 1-min load average {load:.1f}"
 
 
 def peak_gflops() -> float | None:
