@@ -214,10 +214,16 @@ class Predictor:
         return f"Predictor({str(self.path)!r}, kind={self.kind!r}, classes={self.num_classes})"
 
 
+# The trained model shipped with the repository (next to the package in a checkout);
+# $CIFAR_MODELS_DIR points the fallback elsewhere.
+SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "models"
+MODELS_DIR_ENV = "CIFAR_MODELS_DIR"
+
+
 def resolve_model_path(
     model: str | os.PathLike | None = None,
     runs_dir: str | os.PathLike = "runs",
-    models_dir: str | os.PathLike = "models",
+    models_dir: str | os.PathLike | None = None,
 ) -> Path:
     """The model file to serve: ``model``, else ``$CIFAR_MODEL``, else the newest one found.
 
@@ -234,6 +240,8 @@ def resolve_model_path(
                 f"model file {path} (from {origin}) does not exist. {HOW_TO_GET_A_MODEL}"
             )
         return path
+    if models_dir is None:
+        models_dir = os.environ.get(MODELS_DIR_ENV) or SHIPPED_MODELS
     found = find_default_model(runs_dir, models_dir)
     if found is None:
         raise ModelError(
@@ -245,7 +253,7 @@ def resolve_model_path(
 
 
 def find_default_model(
-    runs_dir: str | os.PathLike = "runs", models_dir: str | os.PathLike = "models"
+    runs_dir: str | os.PathLike = "runs", models_dir: str | os.PathLike = SHIPPED_MODELS
 ) -> Path | None:
     """The newest ``runs/*/best_model.keras``, else the newest exported model file, else None.
 

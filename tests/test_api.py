@@ -182,6 +182,7 @@ def test_cli_refuses_to_serve_without_a_model(monkeypatch, tmp_path, capsys):
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(MODEL_ENV, raising=False)
+    monkeypatch.setenv("CIFAR_MODELS_DIR", str(tmp_path / "no-shipped-models"))
     assert main(["serve", "api", "--port", "1"]) == 2
     assert "cifar train smoke" in capsys.readouterr().err
 
@@ -212,6 +213,7 @@ def test_real_gunicorn_server(tflite_path, predictor, pngs, tmp_path):
 
     # With no model anywhere the server refuses to start, saying how to get one.
     env = {k: v for k, v in os.environ.items() if k != MODEL_ENV}
+    env["CIFAR_MODELS_DIR"] = str(tmp_path / "no-shipped-models")  # ignore the repo's models/
     result = subprocess.run(
         [sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0", "cifar.serving.api:app"],
         cwd=tmp_path,

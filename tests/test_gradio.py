@@ -185,6 +185,7 @@ def test_examples_are_written_from_the_cifar10_test_set(tmp_path):
 
 def test_no_model_refuses_to_start(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != MODEL_ENV}
+    env["CIFAR_MODELS_DIR"] = str(tmp_path / "no-shipped-models")  # ignore the repo's models/
     result = subprocess.run(
         [sys.executable, str(ROOT / "gradio_app.py"), "--port", "1"],
         cwd=tmp_path,
