@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -490,6 +491,8 @@ class Trainer:
             },
             "phases": self.phase_summaries,
             "training_seconds": round(training_seconds, 2),
+            # Peak resident memory of this process so far (Linux reports KiB).
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         }
 
     def _write_run_info(self) -> None:
