@@ -32,8 +32,8 @@ from callbacks.early_stopping import ResumableEarlyStopping
 from callbacks.history import HistoryLogger
 from callbacks.progress import ProgressETA
 from callbacks.tensorboard import PhaseTensorBoard
-from cifar.cache import ActivationCache, ModelSplit, make_feature_dataset, split_model
-from cifar.cache.store import array_digest, weights_digest
+from cifar.activations import ActivationCache, ModelSplit, make_feature_dataset, split_model
+from cifar.activations.store import array_digest, weights_digest
 from cifar.config import TrainConfig, load_config
 from cifar.data import ImageData, load_cifar10, load_image_folder, stratified_split
 from cifar.data.augment import Augmenter

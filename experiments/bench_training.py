@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
-    from cifar.cache import make_feature_dataset, split_model
+    from cifar.activations import make_feature_dataset, split_model
     from cifar.data import load_cifar10
     from cifar.data.pipeline import make_dataset
     from cifar.models import create_model

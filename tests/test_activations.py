@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import HAVE_WEIGHTS, WEIGHTS
 
-from cifar.cache import ActivationCache, split_model
+from cifar.activations import ActivationCache, split_model
 from cifar.config import load_config
 from cifar.finetuning import get_policy
 from cifar.models import create_model
