@@ -37,7 +37,7 @@ from cifar.activations.store import array_digest, weights_digest
 from cifar.config import TrainConfig, load_config
 from cifar.data import ImageData, load_cifar10, load_image_folder, stratified_split
 from cifar.data.augment import Augmenter
-from cifar.data.pipeline import make_dataset, resize_images
+from cifar.data.pipeline import make_dataset, prepare_images
 from cifar.errors import ConfigError
 from cifar.finetuning import leaf_layers
 from cifar.models import create_model, default_input_size
@@ -241,8 +241,9 @@ class Trainer:
             return plain
         d = self.datasets
         n_cls, bs, seed = d.data.num_classes, self.config.data.batch_size, self.config.seed
-        train_acts = self._activations(split, "train", d.data.x_train[d.train_idx], views)
-        val_acts = self._activations(split, "val", d.data.x_train[d.val_idx], 1)
+        prefix = weights_digest(split.prefix)  # hashed once: both splits depend on it
+        train_acts = self._activations(split, prefix, "train", d.data.x_train[d.train_idx], views)
+        val_acts = self._activations(split, prefix, "val", d.data.x_train[d.val_idx], 1)
         y_train, y_val = d.data.y_train[d.train_idx], d.data.y_train[d.val_idx]
         train = make_feature_dataset(train_acts, y_train, n_cls, bs, True, seed, views)
         val = make_feature_dataset(val_acts, y_val, n_cls, bs)
@@ -253,14 +254,14 @@ class Trainer:
         return PhaseInputs(split.tail, train, val, description)
 
     def _activations(
-        self, split: ModelSplit, name: str, images: np.ndarray, views: int
+        self, split: ModelSplit, prefix: str, name: str, images: np.ndarray, views: int
     ) -> np.ndarray:
         """Activations at the cut for ``images`` (``views`` > 1: that many augmented views)."""
         cache = ActivationCache(self.run_dir.parent / ".cache", log=self.log)
         augment = self.config.data.augment
         key = cache.make_key(
             images=array_digest(images),
-            prefix=weights_digest(split.prefix),
+            prefix=prefix,
             model=self.config.model.name,
             input_size=self.image_size,
             cut=split.cut,
@@ -281,10 +282,8 @@ class Trainer:
                     else None
                 )
                 for start in range(0, n, 64):
-                    x = tf.cast(images[start : start + 64], tf.float32)
-                    if augmenter is not None:
-                        x = augmenter.images(x)
-                    a = step(resize_images(x, self.image_size)).numpy()
+                    x = prepare_images(images[start : start + 64], self.image_size, augmenter)
+                    a = step(x).numpy()
                     out[view * n + start : view * n + start + len(a)] = a
                     done += len(a)
                     if done % (total // 5 or 1) < len(a) and done < total:

@@ -15,6 +15,16 @@ def resize_images(images: tf.Tensor, size: int) -> tf.Tensor:
     return tf.image.resize(images, (size, size), method="bilinear")
 
 
+def prepare_images(
+    images: tf.Tensor, image_size: int, augmenter: Augmenter | None = None
+) -> tf.Tensor:
+    """uint8 batch -> float32 0..255 at ``image_size``, augmented first when given an augmenter."""
+    x = tf.cast(images, tf.float32)
+    if augmenter is not None:
+        x = augmenter.images(x)
+    return resize_images(x, image_size)
+
+
 def make_dataset(
     images: np.ndarray,
     labels: np.ndarray,
@@ -41,10 +51,7 @@ def make_dataset(
     use_aug = training and augmenter is not None and augmenter.config.enabled
 
     def prepare(x, y):
-        x = tf.cast(x, tf.float32)
-        if use_aug:
-            x = augmenter.images(x)
-        x = resize_images(x, image_size)
+        x = prepare_images(x, image_size, augmenter if use_aug else None)
         y = tf.one_hot(y, num_classes) if one_hot else y
         if use_aug and one_hot:
             x, y = augmenter.mix(x, y)
