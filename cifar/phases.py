@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import keras
@@ -29,6 +30,9 @@ class Phase:
         schedule: ``constant`` or ``cosine`` (cosine decay over the phase's steps).
         label_smoothing: categorical cross-entropy label smoothing.
         weight_decay: decoupled weight decay (``adamw``/``sgd``); 0 disables it.
+        train_bn: also train the BatchNormalization layers the policy unfreezes (they then
+            normalise with batch statistics and update their moving averages); by default they
+            stay frozen, as the Keras fine-tuning guide recommends.
     """
 
     name: str = "frozen"
@@ -41,11 +45,16 @@ class Phase:
     schedule: str = "constant"
     label_smoothing: float = 0.0
     weight_decay: float = 0.0
+    train_bn: bool = False
 
     @property
     def policy(self) -> FinetuningPolicy:
         """The freeze/unfreeze policy object of this phase."""
-        return get_policy(self.trainable)
+        policy = get_policy(self.trainable)
+        if self.train_bn and not policy.train_bn:
+            policy = copy.copy(policy)  # never mutate a policy object the caller passed in
+            policy.train_bn = True
+        return policy
 
     def validate(self, key: str = "phase") -> None:
         """Raise ConfigError naming ``key`` when a value is out of range."""

@@ -151,7 +151,7 @@ class TFLiteRuntime(Runtime):
 
     @property
     def input_dtype(self) -> np.dtype:
-        """float32 for float models, uint8 for the full-integer model."""
+        """float32 for float models, uint8 for the int8 model."""
         return self.classifier.input_dtype
 
     def _predict_batch(self, images: np.ndarray) -> np.ndarray:

@@ -87,6 +87,10 @@ class Exporter:
         gate: enforce each format's agreement gate (False: keep files that load and carry no
             training ops however far they drift, e.g. an int8 file of a model that quantises
             badly; the table and metadata still say how far).
+        selective: keep the numerically sensitive parts of the float16 and int8 files in
+            float32, chosen on the representative training images (:mod:`exports.precision`);
+            False writes the plain converter output (float16 everywhere; int8 with no float
+            op).
         log: called with progress lines (None: silent).
 
     Example:
@@ -106,6 +110,7 @@ class Exporter:
         representative_n: int = 300,
         seed: int = 0,
         gate: bool = True,
+        selective: bool = True,
         log: Callable[[str], None] | None = print,
     ) -> None:
         if verify_n < 1 or representative_n < 1:
@@ -125,6 +130,7 @@ class Exporter:
             )
         self.verify_n = verify_n
         self.gate = gate
+        self.selective = selective
         self.representative_n = representative_n
         self.seed = seed
         self.log = log or (lambda _msg: None)
@@ -269,7 +275,7 @@ class Exporter:
 
         saved_model = self._saved_model(work)
         mode = TFLITE_MODES[fmt.name]
-        settings = write_tflite(saved_model, path, mode, self.representative)
+        settings = write_tflite(saved_model, path, mode, self.representative, self.selective)
         return {**settings, "converted_from": "savedmodel"}
 
     def _saved_model(self, work: Path) -> Path:

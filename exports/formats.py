@@ -48,7 +48,8 @@ FORMATS: dict[str, ExportFormat] = {
         ),
         ExportFormat(
             "tflite-fp16", "model_float16.tflite", "tflite", "float32", 0.95, None,
-            "LiteRT with float16 weights (half the size, float32 compute on CPU)",
+            "LiteRT with float16 weights (about half the size, float32 compute on CPU); biases "
+            "and the first, most sensitive layers stay float32",
         ),
         ExportFormat(
             "tflite-dynamic", "model_dynamic.tflite", "tflite", "float32", 0.75, None,
@@ -56,7 +57,8 @@ FORMATS: dict[str, ExportFormat] = {
         ),
         ExportFormat(
             "tflite-int8", "model_int8.tflite", "tflite", "uint8", 0.60, None,
-            "LiteRT full-integer int8, uint8 input and output (calibrated on training images)",
+            "LiteRT int8, uint8 input and output (calibrated on training images); the few ops "
+            "with the largest quantisation error (at most 3) run in float",
         ),
         ExportFormat(
             "onnx", "model.onnx", "onnx", "float32", 0.999, 1e-3,

@@ -7,7 +7,7 @@ Raspberry Pi (``pip install ai-edge-litert numpy pillow``) and run::
 
 It never imports TensorFlow. Images are converted to RGB and resized to the model's input size
 (32x32, the stored CIFAR-10 size the exported model takes); the float models take float32
-0..255 pixels, the full-integer model takes uint8 and returns quantised scores, and both
+0..255 pixels, the int8 model takes uint8 and returns quantised scores, and both
 quantisations are applied here from the parameters stored in the file.
 """
 
@@ -52,7 +52,7 @@ class Quantization:
 
     @property
     def quantized(self) -> bool:
-        """True for integer tensors carrying a scale (the full-integer model's input/output)."""
+        """True for integer tensors carrying a scale (the int8 model's input/output)."""
         return self.scale != 0.0 and np.issubdtype(self.dtype, np.integer)
 
     def quantize(self, values: np.ndarray) -> np.ndarray:
@@ -110,7 +110,7 @@ class TFLiteClassifier:
 
     @property
     def input_dtype(self) -> np.dtype:
-        """dtype the model's input takes (float32, or uint8 for the full-integer model)."""
+        """dtype the model's input takes (float32, or uint8 for the int8 model)."""
         return self.input_quant.dtype
 
     def _resize_batch(self, n: int) -> None:

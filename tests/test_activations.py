@@ -92,6 +92,21 @@ def test_tail_on_cached_prefix_equals_full_model():
     assert split_model(model) is None  # nothing frozen at the input side
 
 
+def test_tail_trains_batchnorm_as_the_full_model_does():
+    """With train_bn the tail normalises with batch statistics exactly like the full model."""
+    from cifar.finetuning import UnfreezeLast
+
+    model = create_model("mobilenet_v2", weights=WEIGHTS_OR_NONE, input_size=96, dropout=0.0)
+    UnfreezeLast(50, train_bn=True).apply(model)
+    split = split_model(model)
+    x = np.random.default_rng(1).uniform(0, 255, (4, 96, 96, 3)).astype("float32")
+    cached = split.prefix(x, training=False)
+    full = np.asarray(model(x, training=True))
+    tail = np.asarray(split.tail(cached, training=True))
+    np.testing.assert_allclose(tail, full, atol=1e-5)
+    assert not np.allclose(full, np.asarray(model(x, training=False)), atol=1e-3)
+
+
 def test_cached_finetune_updates_the_full_model(tmp_path, small_data):
     data = small_data.subset(train=100, test=20)
     trainer = Recording(mnv2_config(tmp_path, FINETUNE, cache_dtype="float32"), data=data)

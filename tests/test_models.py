@@ -132,6 +132,24 @@ def test_batchnorm_stays_in_inference_mode_while_finetuning():
     assert np.array_equal(np.asarray(bn.moving_mean), before)
 
 
+def test_train_bn_phase_lets_the_unfrozen_batchnorm_adapt():
+    from cifar.phases import Phase
+
+    model = create_model("mobilenet_v2", weights=None, input_size=32)
+    phase = Phase(name="finetune", trainable="unfreeze_last(50)", train_bn=True)
+    phase.policy.apply(model)
+    assert get_policy("unfreeze_last(50)").train_bn is False  # the named policy is not changed
+    base = backbone_of(model)
+    head_bn, early_bn = base.get_layer("Conv_1_bn"), base.get_layer("bn_Conv1")
+    assert head_bn.trainable and not early_bn.trainable
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy")
+    before = [np.asarray(bn.moving_mean).copy() for bn in (head_bn, early_bn)]
+    x = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 3)).astype("float32")
+    model.train_on_batch(x, np.eye(10)[np.arange(8)])
+    assert not np.array_equal(np.asarray(head_bn.moving_mean), before[0])  # batch statistics
+    assert np.array_equal(np.asarray(early_bn.moving_mean), before[1])  # frozen: inference mode
+
+
 def test_custom_policy_object_and_bad_names():
     class HeadOnly(FinetuningPolicy):
         def apply(self, model):

@@ -85,12 +85,14 @@ def split_model(model: keras.Model) -> ModelSplit | None:
         raise ModelError(f"cannot split the backbone at {inner[cut_index].name}: {exc}") from exc
     prefix = _chain(model.input, [*pre, _Frozen(inner_prefix)])
     t_in = keras.Input(cut_tensor.shape[1:], name="cached_activations")
-    return ModelSplit(prefix, _chain(t_in, [_Frozen(inner_tail), *post]), inner[cut_index].name)
+    # The tail's backbone part gets the training flag as the full model's backbone does: its
+    # frozen BatchNorm stays in inference mode, a trainable one (train_bn) adapts.
+    return ModelSplit(prefix, _chain(t_in, [inner_tail, *post]), inner[cut_index].name)
 
 
 class _Frozen:
-    """Calls a nested model with ``training=False`` (BatchNorm in inference mode, as in the
-    full model, whose backbone is always called that way)."""
+    """Calls a nested model with ``training=False``: the cached prefix must compute the same
+    activations every time, whatever the caller's mode."""
 
     def __init__(self, model: keras.Model):
         self.model = model

@@ -25,7 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--representative-n",
         type=int,
         default=300,
-        help="training images that calibrate the int8 model",
+        help="training images that calibrate the int8 model and choose what stays float32",
+    )
+    parser.add_argument(
+        "--plain-quantization",
+        action="store_true",
+        help="plain converter output: float16 everywhere, int8 with no float op "
+        "(default: the few numerically sensitive parts stay float32)",
     )
     parser.add_argument(
         "--no-gate",
@@ -46,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         verify_n=args.verify_n,
         representative_n=args.representative_n,
         gate=not args.no_gate,
+        selective=not args.plain_quantization,
     )
     exporter.export(args.formats, args.out_dir)
     return 0

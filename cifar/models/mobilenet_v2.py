@@ -35,7 +35,7 @@ def mobilenet_v2(
     dropout: float = 0.3,
     **_,
 ) -> keras.Model:
-    """MobileNetV2 base (BatchNorm always in inference mode) + GAP, Dense 128, Dropout 0.3."""
+    """MobileNetV2 base (ImageNet weights) + GAP, Dense 128 ReLU, Dropout 0.3, Dense softmax."""
     resolved = resolve_weights(weights)
     try:
         base = keras.applications.MobileNetV2(
@@ -55,8 +55,9 @@ def mobilenet_v2(
     inputs = keras.Input((input_size, input_size, 3), name="image")
     # MobileNetV2 expects [-1, 1]; scaling inside the model keeps exports preprocessing-free.
     x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale_minus1_1")(inputs)
-    # training=False keeps BatchNorm in inference mode in every phase (Keras fine-tuning guide).
-    x = base(x, training=False)
+    # No training=False here: a frozen BatchNorm layer runs in inference mode anyway (Keras 3),
+    # and a policy with train_bn=True lets the unfrozen ones adapt their statistics.
+    x = base(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     x = keras.layers.Dense(head_units, activation="relu", name="dense")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
