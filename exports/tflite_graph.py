@@ -14,7 +14,6 @@ never what it computes:
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import flatbuffers
@@ -117,7 +116,7 @@ def restore_float32(
     """``float16_model`` with ``constants`` stored in float32 again (their float16 copies go)."""
     m16 = flatbuffer_utils.convert_bytearray_to_object(bytearray(float16_model))
     m32 = flatbuffer_utils.convert_bytearray_to_object(bytearray(float32_model))
-    model = copy.deepcopy(m16) if constants else m16
+    model = m16  # parsed afresh above, so it can be edited in place
     graph, g32 = model.subgraphs[0], m32.subgraphs[0]
     removed = set()
     for constant in constants:
