@@ -193,10 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps(figures, indent=1))
     if args.write:
         name = exporter.source.model_name or "model"
-        kind = ", plain quantisation" if args.plain_quantization else ""
+        plain = args.plain_quantization
         write_section(
-            f"bench_export_{name}{'_plain' if args.plain_quantization else ''}",
-            f"Export and on-device runner ({name}{kind})",
+            f"bench_export_{name}{'_plain' if plain else ''}",
+            f"Export and on-device runner ({name}{', plain quantisation' if plain else ''})",
             lines,
         )
     return 0 if all(met for _, met, _ in checks) else 1

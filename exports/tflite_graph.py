@@ -116,16 +116,16 @@ def restore_float32(
     """``float16_model`` with ``constants`` stored in float32 again (their float16 copies go)."""
     m16 = flatbuffer_utils.convert_bytearray_to_object(bytearray(float16_model))
     m32 = flatbuffer_utils.convert_bytearray_to_object(bytearray(float32_model))
-    model = m16  # parsed afresh above, so it can be edited in place
-    graph, g32 = model.subgraphs[0], m32.subgraphs[0]
+    # m16 was parsed afresh above, so it is edited in place.
+    graph, g32 = m16.subgraphs[0], m32.subgraphs[0]
     removed = set()
     for constant in constants:
         op = graph.operators[constant.dequantize_op]
         buffer = schema.BufferT()
         buffer.data = m32.buffers[g32.tensors[constant.float32_tensor].buffer].data
-        model.buffers.append(buffer)
-        graph.tensors[op.outputs[0]].buffer = len(model.buffers) - 1
-        model.buffers[graph.tensors[op.inputs[0]].buffer].data = None  # the float16 copy
+        m16.buffers.append(buffer)
+        graph.tensors[op.outputs[0]].buffer = len(m16.buffers) - 1
+        m16.buffers[graph.tensors[op.inputs[0]].buffer].data = None  # the float16 copy
         removed.add(constant.dequantize_op)
     graph.operators = [op for i, op in enumerate(graph.operators) if i not in removed]
-    return _serialise(model)
+    return _serialise(m16)
