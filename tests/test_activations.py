@@ -117,6 +117,17 @@ def test_cached_finetune_updates_the_full_model(tmp_path, small_data):
     np.testing.assert_allclose(reloaded(x), trainer.model(x, training=False), atol=1e-6)
 
 
+def _other_weights(tmp_path):
+    """A MobileNetV2 weights file unlike both the ImageNet file and the seeded random init."""
+    import keras
+
+    base = keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False, weights=None)
+    base.set_weights([0.5 * w for w in base.get_weights()])
+    path = tmp_path / "other.weights.h5"
+    base.save_weights(path)
+    return str(path)
+
+
 def test_cache_reused_and_invalidated(tmp_path, small_data):
     data = small_data.subset(train=200, test=50)
 
@@ -135,7 +146,9 @@ def test_cache_reused_and_invalidated(tmp_path, small_data):
         "input size": cache_lines(
             model={"name": "mobilenet_v2", "input_size": 48, "weights": WEIGHTS_OR_NONE}
         ),
-        "weights": cache_lines(model={"name": "mobilenet_v2", "input_size": 32, "weights": None}),
+        "weights": cache_lines(
+            model={"name": "mobilenet_v2", "input_size": 32, "weights": _other_weights(tmp_path)}
+        ),
         "data": cache_lines(images=data.subset(train=150, test=50, seed=3)),
     }
     for what, lines in changed.items():
