@@ -42,11 +42,11 @@ def row(run_dir: Path, target: Path, root: Path) -> str:
     metrics = json.loads((run_dir / "metrics.json").read_text())
     config = json.loads((run_dir / "config.json").read_text())
     model = metrics["model"]
-    bn = [" + BatchNorm" if c.get("train_bn") else "" for c in config.get("phases", [])]
+    # metrics.json names the policy only; whether it also trained BatchNorm is in config.json.
     phases = " → ".join(
-        f"{p['name']} ({p['policy']}{bn[i] if i < len(bn) else ''}, lr {p['learning_rate']:g}): "
-        f"{p['epochs_run']}/{p['max_epochs']}"
-        for i, p in enumerate(metrics["phases"])
+        f"{p['name']} ({p['policy']}{' + BatchNorm' if c.get('train_bn') else ''}, "
+        f"lr {p['learning_rate']:g}): {p['epochs_run']}/{p['max_epochs']}"
+        for p, c in zip(metrics["phases"], config["phases"], strict=True)
     )
     test = metrics["test"]
     report = (target / "REPORT.md").relative_to(root)
