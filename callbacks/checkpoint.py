@@ -14,6 +14,7 @@ import numpy as np
 STATE_FILE = "state.json"
 WEIGHTS_FILE = "model.weights.h5"
 OPTIMIZER_FILE = "optimizer.npz"
+RANDOM_STATE_FILE = "random_state.npz"
 EARLY_STOPPING_PREFIX = "early_stopping_best"
 
 
@@ -70,6 +71,7 @@ def save_checkpoint(
         shutil.rmtree(folder)
     folder.mkdir()
     model.save_weights(folder / WEIGHTS_FILE)
+    np.savez(folder / RANDOM_STATE_FILE, *[np.asarray(v) for v in random_state(model)])
     if optimizer is not None:
         store: dict = {}
         optimizer.save_own_variables(store)
@@ -93,6 +95,30 @@ def load_optimizer(optimizer: keras.optimizers.Optimizer, model: keras.Model, fo
     optimizer.build(model.trainable_variables)
     with np.load(file) as arrays:
         optimizer.load_own_variables({k: arrays[k] for k in arrays.files})
+    return True
+
+
+def random_state(model: keras.Model) -> list:
+    """The model's RNG state variables (Dropout's seed generators), in a stable order.
+
+    ``save_weights`` leaves them out, so a resumed run would otherwise draw the dropout masks
+    of the run's first epochs again instead of those of the epoch it resumes at.
+    """
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights and "seed_generator" in v.path]
+
+
+def load_random_state(model: keras.Model, folder: Path) -> bool:
+    """Restore what :func:`random_state` saved; False when the checkpoint has none."""
+    file = Path(folder) / RANDOM_STATE_FILE
+    if not file.is_file():
+        return False
+    variables = random_state(model)
+    with np.load(file) as arrays:
+        if len(arrays.files) != len(variables):
+            return False
+        for i, variable in enumerate(variables):
+            variable.assign(arrays[f"arr_{i}"])
     return True
 
 

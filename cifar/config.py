@@ -25,19 +25,30 @@ class DataConfig:
     """Where the images come from and how they are batched.
 
     Args:
-        dataset: ``"cifar10"`` or ``"folder"`` (``data_dir`` holds ``<class>/*.png`` folders).
-        data_dir: local ``cifar-10-batches-py`` folder (or image folder); None uses
-            ``$CIFAR10_DIR`` and then the Keras download.
-        val_fraction: stratified share of the training set held out for early stopping.
+        dataset: ``"auto"`` (CIFAR-10 without ``data_dir``, else recognised from the folder),
+            ``"cifar10"`` or ``"folder"`` (an image folder, see :mod:`cifar.data.folder_layout`).
+        data_dir: local ``cifar-10-batches-py`` folder or image folder; None uses
+            ``$CIFAR10_DIR`` and then the Keras download of CIFAR-10.
+        val_fraction: stratified share of the training set held out for early stopping (unless
+            an image folder brings its own validation folder).
+        test_fraction: share of each class held out as the test set for an image folder with
+            neither a test nor a validation folder.
+        skip_bad_images: train without unreadable images of an image folder (listed in a
+            warning) instead of stopping with the list.
+        class_weight: ``"balanced"`` weights each class's loss by ``n / (classes * count)``
+            (scikit-learn's rule) for imbalanced data; None weights every image alike.
         batch_size: images per training step.
         train_subset: use about this many training images (stratified); None uses all.
         test_subset: evaluate on about this many test images; None uses all.
         augment: training-only augmentation.
     """
 
-    dataset: str = "cifar10"
+    dataset: str = "auto"
     data_dir: str | None = None
     val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    skip_bad_images: bool = False
+    class_weight: str | None = None
     batch_size: int = 32
     train_subset: int | None = None
     test_subset: int | None = None
@@ -121,11 +132,17 @@ class TrainConfig:
             self.cache_dtype in ("float16", "float32"), "cache_dtype", "must be float16 or float32"
         )
         _check(
-            self.data.dataset in ("cifar10", "folder"),
+            self.data.dataset in ("auto", "cifar10", "folder"),
             "data.dataset",
-            "must be 'cifar10' or 'folder'",
+            "must be 'auto', 'cifar10' or 'folder'",
         )
         _check(0 < self.data.val_fraction < 1, "data.val_fraction", "must be between 0 and 1")
+        _check(0 < self.data.test_fraction < 1, "data.test_fraction", "must be between 0 and 1")
+        _check(
+            self.data.class_weight in (None, "balanced"),
+            "data.class_weight",
+            "must be 'balanced' or unset",
+        )
         _check(self.data.batch_size >= 1, "data.batch_size", "must be >= 1")
         for key in ("train_subset", "test_subset"):
             value = getattr(self.data, key)

@@ -8,7 +8,7 @@ pixels on white); applies the EXIF orientation; refuses empty, zero-pixel, trunc
 oversized (decompression-bomb) images with an :class:`ImageError` saying what is wrong.
 
 Example:
-    >>> pixels = load_image("cat.jpg", size=32)     # uint8 32 x 32 x 3
+    >>> pixels = load_image("cat.jpg", size=160)    # uint8 160 x 160 x 3, centre-cropped
     >>> batch = load_images([b"...png bytes...", "dog.webp"], size=32)
 """
 
@@ -63,8 +63,12 @@ def load_image(
     Args:
         source: encoded bytes, a file path, a binary file object, a PIL image, or a NumPy array
             (H x W, H x W x 1/3/4; uint8, or floats in 0..255).
-        size: resize (bilinear, antialiased, aspect ratio not kept, like Keras's
-            ``image_dataset_from_directory``) to ``size`` x ``size``; None keeps the size.
+        size: resize to ``size`` x ``size`` keeping the aspect ratio: the short side is
+            resized (bilinear, antialiased) to ``size`` and the long side centre-cropped, as
+            ImageNet models are evaluated; a square image is simply resized. Cropping rather
+            than squeezing keeps shapes undistorted, and rather than padding adds no borders
+            the network never saw. The same rule serves training folders and uploads, so a
+            photo gives the same pixels either way. None keeps the size.
         name: how to call the image in error messages (default: the path, if any).
         max_pixels: refuse images with more pixels than this (decompression-bomb guard).
 
@@ -95,7 +99,7 @@ def load_image(
             img = ImageOps.exif_transpose(img)
             rgb = _to_rgb(img)
             if size is not None and rgb.size != (size, size):
-                rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
+                rgb = ImageOps.fit(rgb, (size, size), Image.Resampling.BILINEAR)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(f"{label}image too large to decode safely ({exc})") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:  # Pillow's decoder failures

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -65,20 +66,25 @@ class Runtime(ABC):
 class KerasRuntime(Runtime):
     """A ``.keras`` file (e.g. ``best_model.keras``) wrapped to take stored-size images.
 
+    ``source_size`` is the size the training images were stored at: by default the one its
+    run recorded (``metrics.json`` beside the file: 32 for CIFAR-10, the model's input size
+    for an image folder), else the model's own input size.
+
     Example:
         >>> runtime = KerasRuntime(Path("runs/x/best_model.keras"))   # a 160x160 MobileNetV2
-        >>> runtime.input_size                                         # takes CIFAR's 32x32
+        >>> runtime.input_size                                         # trained on CIFAR's 32x32
         32
     """
 
     kind = "keras"
 
-    def __init__(self, path: Path, source_size: int = SOURCE_SIZE, model=None) -> None:
+    def __init__(self, path: Path, source_size: int | None = None, model=None) -> None:
         from cifar.evaluation import compiled_predict_step
         from cifar.models.inference import build_inference_model
 
         if model is None:
             model = load_keras_model(path)
+        source_size = source_size or run_source_size(path) or int(model.input_shape[1])
         self.model = build_inference_model(model, source_size=source_size)
         super().__init__(path, source_size, int(self.model.output_shape[-1]))
         # One traced graph for every batch size: no per-call retracing, no per-image predict().
@@ -86,7 +92,7 @@ class KerasRuntime(Runtime):
 
     @classmethod
     def from_model(
-        cls, model, source_size: int = SOURCE_SIZE, path: str | Path = ""
+        cls, model, source_size: int | None = SOURCE_SIZE, path: str | Path = ""
     ) -> KerasRuntime:
         """Wrap an in-memory Keras model (``path`` only labels it in messages)."""
         return cls(Path(path or f"{model.name}.keras"), source_size=source_size, model=model)
@@ -203,7 +209,17 @@ def runtime_kind(path: str | Path) -> str:
     )
 
 
-def load_runtime(path: str | Path, source_size: int = SOURCE_SIZE) -> Runtime:
+def run_source_size(model_file: Path) -> int | None:
+    """The stored image size recorded by the run a model file sits in, if any."""
+    metrics = Path(model_file).parent / "metrics.json"
+    try:
+        size = json.loads(metrics.read_text()).get("model", {}).get("source_size")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return int(size) if isinstance(size, int) and size > 0 else None
+
+
+def load_runtime(path: str | Path, source_size: int | None = None) -> Runtime:
     """Load any model file we produce; ``source_size`` only matters for ``.keras`` files."""
     path = Path(path)
     if not path.exists():

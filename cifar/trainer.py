@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -25,6 +26,7 @@ from callbacks.checkpoint import (
     WEIGHTS_FILE,
     ResumeCheckpoint,
     load_optimizer,
+    load_random_state,
     read_state,
     save_checkpoint,
 )
@@ -35,8 +37,9 @@ from callbacks.tensorboard import PhaseTensorBoard
 from cifar.activations import ActivationCache, ModelSplit, make_feature_dataset, split_model
 from cifar.activations.store import array_digest, weights_digest
 from cifar.config import TrainConfig, load_config
-from cifar.data import ImageData, load_cifar10, load_image_folder, stratified_split
+from cifar.data import ImageData, detect_dataset, load_cifar10, load_image_folder, stratified_split
 from cifar.data.augment import Augmenter
+from cifar.data.order import VIEW_STREAM, steps_per_epoch, stream_key
 from cifar.data.pipeline import make_dataset, prepare_images
 from cifar.errors import ConfigError
 from cifar.finetuning import leaf_layers
@@ -47,9 +50,19 @@ CHECKPOINT_DIR = "checkpoint"
 BEST_MODEL = "best_model.keras"
 
 
+# Part of every activation-cache key: caches written before per-epoch stateless augmentation
+# hold views drawn by another RNG and must not be reused.
+VIEWS_RNG = "stateless-v1"
+
+
 @dataclass
 class Datasets:
-    """The three splits as tf.data pipelines, plus the arrays they stream from."""
+    """The splits as tf.data pipelines, plus the arrays they stream from.
+
+    ``train`` is epoch 0's training pipeline; :meth:`train_epochs` builds the one a phase
+    fits, holding the batches of exactly the epochs it runs (see
+    :func:`cifar.data.order.index_batches`).
+    """
 
     train: tf.data.Dataset
     val: tf.data.Dataset
@@ -58,6 +71,11 @@ class Datasets:
     train_idx: np.ndarray
     val_idx: np.ndarray
     steps_per_epoch: int
+    make_train: Any = None
+
+    def train_epochs(self, first_epoch: int, epochs: int) -> tf.data.Dataset:
+        """The training batches of global epochs ``first_epoch .. first_epoch + epochs - 1``."""
+        return self.make_train(first_epoch, epochs)
 
 
 @dataclass
@@ -111,15 +129,37 @@ class Trainer:
 
     # ------------------------------------------------------------------ construction hooks
 
+    @property
+    def cache_dir(self) -> Path:
+        """Where decoded image folders and cached activations live (beside the run folder)."""
+        return self.run_dir.parent / ".cache"
+
     def load_data(self) -> ImageData:
         """Load the configured data set (override to bring your own ``ImageData``)."""
         cfg = self.config.data
-        if cfg.dataset == "folder":
+        kind = cfg.dataset
+        if kind == "auto":
+            kind = detect_dataset(cfg.data_dir) if cfg.data_dir else "cifar10"
+        if kind == "folder":
             if not cfg.data_dir:
                 raise ConfigError("invalid configuration: data.data_dir: required for 'folder'")
-            data = load_image_folder(cfg.data_dir, seed=self.config.seed)
+            data = load_image_folder(
+                cfg.data_dir,
+                image_size=self.image_size,
+                test_fraction=cfg.test_fraction,
+                seed=self.config.seed,
+                cache_dir=self.cache_dir,
+                skip_bad=cfg.skip_bad_images,
+                log=self.log,
+            )
+            self.log(
+                f"data: image folder {data.source}: {data.extra['layout']} layout, "
+                f"{len(data.y_train)} training and {len(data.y_test)} test images at "
+                f"{self.image_size}x{self.image_size}; test images: {data.extra['test_source']}"
+            )
         else:
             data = load_cifar10(cfg.data_dir)
+        data.extra["dataset"] = kind
         if cfg.train_subset or cfg.test_subset:
             data = data.subset(cfg.train_subset, cfg.test_subset, seed=self.config.seed)
         return data
@@ -128,22 +168,32 @@ class Trainer:
         """Split off the validation set and build the three tf.data pipelines."""
         data = self._data if self._data is not None else self.load_data()
         cfg = self.config.data
-        train_idx, val_idx = stratified_split(data.y_train, cfg.val_fraction, self.config.seed)
+        if data.val_idx is not None:  # the image folder's own validation folder
+            val_idx = np.asarray(data.val_idx)
+            train_idx = np.setdiff1d(np.arange(len(data.y_train)), val_idx)
+        else:
+            train_idx, val_idx = stratified_split(data.y_train, cfg.val_fraction, self.config.seed)
         n_cls = data.num_classes
         augmenter = Augmenter(cfg.augment, seed=self.config.seed) if cfg.augment.enabled else None
         common = {"num_classes": n_cls, "image_size": self.image_size, "batch_size": cfg.batch_size}
-        train = make_dataset(
-            data.x_train[train_idx],
-            data.y_train[train_idx],
-            training=True,
-            seed=self.config.seed,
-            augmenter=augmenter,
-            **common,
-        )
-        val = make_dataset(data.x_train[val_idx], data.y_train[val_idx], **common)
+
+        def make_train(first_epoch: int, epochs: int) -> tf.data.Dataset:
+            return make_dataset(
+                data.x_train,
+                data.y_train,
+                training=True,
+                seed=self.config.seed,
+                augmenter=augmenter,
+                indices=train_idx,
+                first_epoch=first_epoch,
+                epochs=epochs,
+                **common,
+            )
+
+        val = make_dataset(data.x_train, data.y_train, indices=val_idx, **common)
         test = make_dataset(data.x_test, data.y_test, **common)
-        steps = int(np.ceil(len(train_idx) / cfg.batch_size))
-        return Datasets(train, val, test, data, train_idx, val_idx, steps)
+        steps = steps_per_epoch(len(train_idx), cfg.batch_size)
+        return Datasets(make_train(0, 1), val, test, data, train_idx, val_idx, steps, make_train)
 
     def build_model(self) -> keras.Model:
         """Create the configured model from the registry (called inside the strategy scope)."""
@@ -164,6 +214,20 @@ class Trainer:
             metrics=["accuracy"],
             jit_compile=self.config.jit_compile,
         )
+
+    def class_weights(self) -> dict[int, float] | None:
+        """Per-class loss weights for ``data.class_weight = "balanced"`` (else None)."""
+        if self.config.data.class_weight != "balanced":
+            return None
+        from sklearn.utils.class_weight import compute_class_weight
+
+        y = self.datasets.data.y_train[self.datasets.train_idx]
+        classes = np.arange(self.datasets.data.num_classes)
+        present = np.unique(y)
+        weights = compute_class_weight("balanced", classes=present, y=y)
+        table = dict.fromkeys(classes.tolist(), 1.0)
+        table.update({int(c): float(w) for c, w in zip(present, weights, strict=True)})
+        return table
 
     def build_callbacks(
         self, phase: Phase, index: int, start_epoch: int
@@ -210,14 +274,20 @@ class Trainer:
         )
         return cbs
 
-    def build_phase_inputs(self, phase: Phase, index: int) -> PhaseInputs:
+    def build_phase_inputs(
+        self, phase: Phase, index: int, first_epoch: int = 0, epochs: int | None = None
+    ) -> PhaseInputs:
         """What a phase fits: the full model on images, or a tail on cached activations.
 
+        The training pipeline holds the batches of global epochs ``first_epoch`` to
+        ``first_epoch + epochs - 1`` (default: the phase's maximum from ``first_epoch``).
         With ``cache="auto"`` the frozen prefix is run once per image and cached whenever
         that is exact: no augmentation, or per-image augmentation drawn as a fixed set of
         ``data.augment.cached_views`` views; and something frozen at the input side.
         """
-        plain = PhaseInputs(self.model, self.datasets.train, self.datasets.val, "off")
+        epochs = phase.epochs if epochs is None else epochs
+        d = self.datasets
+        plain = PhaseInputs(self.model, d.train_epochs(first_epoch, epochs), d.val, "off")
         if self.config.cache == "off":
             return plain
         augment = self.config.data.augment
@@ -239,13 +309,14 @@ class Trainer:
         if split is None:
             self.log(f"cache: off for phase {phase.name!r}: no frozen layers at the input side")
             return plain
-        d = self.datasets
         n_cls, bs, seed = d.data.num_classes, self.config.data.batch_size, self.config.seed
         prefix = weights_digest(split.prefix)  # hashed once: both splits depend on it
-        train_acts = self._activations(split, prefix, "train", d.data.x_train[d.train_idx], views)
-        val_acts = self._activations(split, prefix, "val", d.data.x_train[d.val_idx], 1)
+        train_acts = self._activations(split, prefix, "train", d.train_idx, views)
+        val_acts = self._activations(split, prefix, "val", d.val_idx, 1)
         y_train, y_val = d.data.y_train[d.train_idx], d.data.y_train[d.val_idx]
-        train = make_feature_dataset(train_acts, y_train, n_cls, bs, True, seed, views)
+        train = make_feature_dataset(
+            train_acts, y_train, n_cls, bs, True, seed, views, first_epoch, epochs
+        )
         val = make_feature_dataset(val_acts, y_val, n_cls, bs)
         description = f"activations of {split.cut} {split.activation_shape}"
         if augment.enabled:
@@ -254,13 +325,16 @@ class Trainer:
         return PhaseInputs(split.tail, train, val, description)
 
     def _activations(
-        self, split: ModelSplit, prefix: str, name: str, images: np.ndarray, views: int
+        self, split: ModelSplit, prefix: str, name: str, rows: np.ndarray, views: int
     ) -> np.ndarray:
-        """Activations at the cut for ``images`` (``views`` > 1: that many augmented views)."""
-        cache = ActivationCache(self.run_dir.parent / ".cache", log=self.log)
+        """Activations at the cut for training images ``rows`` (``views`` > 1: augmented views)."""
+        cache = ActivationCache(self.cache_dir, log=self.log)
         augment = self.config.data.augment
+        images = self.datasets.data.x_train
         key = cache.make_key(
-            images=array_digest(images),
+            images=self.datasets.data.content_digest(),
+            rows=array_digest(np.asarray(rows)),
+            rng=VIEWS_RNG,
             prefix=prefix,
             model=self.config.model.name,
             input_size=self.image_size,
@@ -269,21 +343,18 @@ class Trainer:
             views=json.dumps(asdict(augment) if views > 1 else None, sort_keys=True),
             seed=self.config.seed if views > 1 else 0,
         )
-        n = len(images)
+        n = len(rows)
         shape = (views * n, *split.activation_shape)
         step = tf.function(lambda x: split.prefix(x, training=False))
 
         def write(out: np.ndarray) -> None:
             t0, done, total = time.perf_counter(), 0, views * n
             for view in range(views):
-                augmenter = (
-                    Augmenter(augment, seed=self.config.seed + 1000 * (view + 1))
-                    if views > 1
-                    else None
-                )
+                augmenter = Augmenter(augment, seed=self.config.seed) if views > 1 else None
                 for start in range(0, n, 64):
-                    x = prepare_images(images[start : start + 64], self.image_size, augmenter)
-                    a = step(x).numpy()
+                    key = stream_key(self.config.seed, VIEW_STREAM, view, start)
+                    chunk = images[rows[start : start + 64]]
+                    a = step(prepare_images(chunk, self.image_size, augmenter, key)).numpy()
                     out[view * n + start : view * n + start + len(a)] = a
                     done += len(a)
                     if done % (total // 5 or 1) < len(a) and done < total:
@@ -294,7 +365,11 @@ class Trainer:
             )
 
         return cache.get_or_build(
-            key, shape, write, dtype=self.config.cache_dtype, label=f"{name} {split.cut}"
+            key,
+            shape,
+            write,
+            dtype=self.config.cache_dtype,
+            label=f"{name} {split.cut} activations",
         )
 
     def log(self, message: str) -> None:
@@ -331,7 +406,9 @@ class Trainer:
         if state is not None:
             start_phase, global_epoch = state["phase_index"], state["global_epoch"]
             self.phase_summaries = state["completed_phases"]
-            self.model.load_weights(self.run_dir / CHECKPOINT_DIR / state["folder"] / WEIGHTS_FILE)
+            folder = self.run_dir / CHECKPOINT_DIR / state["folder"]
+            self.model.load_weights(folder / WEIGHTS_FILE)
+            load_random_state(self.model, folder)
             print(f"resuming {self.run_dir} at phase {start_phase + 1}, epoch {global_epoch + 1}")
         t_start = time.perf_counter() - (state or {}).get("training_seconds", 0.0)
         for index in range(start_phase, len(self.config.phases)):
@@ -347,7 +424,10 @@ class Trainer:
     ) -> int:
         phase_start = resume["phase_start_epoch"] if resume else start_epoch
         phase.policy.apply(self.model)
-        self.phase_inputs = self.build_phase_inputs(phase, index)
+        max_epoch = phase_start + phase.epochs
+        self.phase_inputs = self.build_phase_inputs(
+            phase, index, start_epoch, max_epoch - start_epoch
+        )
         fit_model = self.phase_inputs.model
         with self.strategy.scope():
             self.compile_for_phase(phase, fit_model)
@@ -367,10 +447,14 @@ class Trainer:
             self.phase_inputs.train,
             validation_data=self.phase_inputs.val,
             initial_epoch=start_epoch,
-            epochs=phase_start + phase.epochs,
+            epochs=max_epoch,
+            # The pipeline holds every epoch of the phase back to back, each shuffled by
+            # (seed, epoch): one iterator, so a resumed phase continues the same sequence.
+            steps_per_epoch=self.datasets.steps_per_epoch,
+            class_weight=self.class_weights(),
             callbacks=callbacks,
             verbose=self.verbose,
-            shuffle=False,  # the tf.data pipeline shuffles (seeded)
+            shuffle=False,
         )
         end_epoch = start_epoch + len(history.epoch)
         summary = self._phase_summary(phase, callbacks, phase_start, end_epoch, counts)
@@ -481,12 +565,20 @@ class Trainer:
                 "layers": len(self.model.layers),
             },
             "data": {
-                "dataset": self.config.data.dataset,
+                "dataset": d.data.extra.get("dataset", self.config.data.dataset),
                 "source": d.data.source,
                 "class_names": d.data.class_names,
                 "n_train": int(len(d.train_idx)),
                 "n_val": int(len(d.val_idx)),
                 "n_test": int(len(d.data.y_test)),
+                "train_counts": _counts(d.data.y_train[d.train_idx], d.data.num_classes),
+                "test_counts": _counts(d.data.y_test, d.data.num_classes),
+                **{
+                    k: v
+                    for k, v in d.data.extra.items()
+                    if k in ("layout", "test_source", "val_source", "skipped_unreadable")
+                },
+                "class_weight": self.config.data.class_weight,
             },
             "phases": self.phase_summaries,
             "training_seconds": round(training_seconds, 2),
@@ -548,6 +640,10 @@ def _param_counts(model: keras.Model) -> dict:
         "trainable_layers": sum(1 for layer in layers if layer.trainable and layer.weights),
         "total_layers": len(layers),
     }
+
+
+def _counts(labels: np.ndarray, n_classes: int) -> list[int]:
+    return np.bincount(labels, minlength=n_classes).astype(int).tolist()
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -123,7 +123,15 @@ def _load_run_data(run_dir: Path, config: dict, data_dir: str | Path | None) -> 
     if data_dir is not None:
         data_cfg["data_dir"] = str(data_dir)
     try:
-        cfg = load_config({"seed": config.get("seed", 42), "data": data_cfg})
+        cfg = load_config(
+            {
+                "seed": config.get("seed", 42),
+                "runs_dir": str(run_dir.parent),
+                "data": data_cfg,
+                # An image folder is decoded at the model's input size: the run's, not a default.
+                "model": {"input_size": (config.get("model") or {}).get("input_size")},
+            }
+        )
     except ConfigError as exc:
         raise ConfigError(f"{run_dir}/config.json: {exc}") from exc
     return Trainer(cfg, run_dir=run_dir, verbose=0).load_data()

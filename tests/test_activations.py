@@ -201,6 +201,7 @@ def test_corrupted_or_truncated_cache_is_rebuilt(tmp_path):
 def test_cached_augmented_views(tmp_path, small_data):
 
     from cifar.data.augment import Augmenter
+    from cifar.data.order import VIEW_STREAM, stream_key
     from cifar.data.pipeline import prepare_images
 
     augment = {"flip": True, "crop_padding": 4, "cached_views": 3}
@@ -221,8 +222,9 @@ def test_cached_augmented_views(tmp_path, small_data):
     images = d.data.x_train[d.train_idx]  # one batch of 64 or fewer, as the Trainer drew it
     assert n <= 64
     for view in range(3):
-        aug = Augmenter(trainer.config.data.augment, seed=trainer.config.seed + 1000 * (view + 1))
-        expected = split.prefix(prepare_images(images, 32, aug))
+        aug = Augmenter(trainer.config.data.augment, seed=trainer.config.seed)
+        key = stream_key(trainer.config.seed, VIEW_STREAM, view, 0)
+        expected = split.prefix(prepare_images(images, 32, aug, key))
         cached = np.load(
             next(
                 p

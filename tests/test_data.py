@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import CIFAR_DIR, requires_cifar
 
-from cifar.data import CIFAR10_CLASSES, load_cifar10, load_image_folder, stratified_split
+from cifar.data import CIFAR10_CLASSES, load_cifar10, stratified_split
 from cifar.data.augment import AugmentConfig, Augmenter
 from cifar.data.pipeline import make_dataset
 from cifar.data.samples import plot_sample_grid, summarize
@@ -135,54 +135,6 @@ def test_failed_download_says_how_to_use_a_local_copy(monkeypatch):
 
 
 # ---------------------------------------------------------------- image folders
-
-
-def _write_image_folder(root, classes=("cats", "dogs", "owls"), per_class=6, size=40):
-    from PIL import Image
-
-    rng = np.random.default_rng(1)
-    for i, name in enumerate(classes):
-        (root / name).mkdir(parents=True)
-        for j in range(per_class):
-            pixels = np.full((size, size + 8, 3), 40 * i + 20, np.uint8)
-            pixels += rng.integers(0, 10, pixels.shape, dtype=np.uint8)
-            ext = "png" if j % 2 else "jpg"
-            Image.fromarray(pixels).save(root / name / f"img{j}.{ext}")
-    return root
-
-
-def test_image_folder_classes_from_folder_names(tmp_path):
-    data = load_image_folder(_write_image_folder(tmp_path / "imgs"), image_size=32)
-    assert data.class_names == ["cats", "dogs", "owls"]
-    assert data.x_train.shape[1:] == (32, 32, 3) and data.x_train.dtype == np.uint8
-    assert len(data.y_train) + len(data.y_test) == 18
-    assert set(np.unique(data.y_test)) == {0, 1, 2}  # stratified test split
-
-
-def test_image_folder_reports_unreadable_files_by_path(tmp_path):
-    root = _write_image_folder(tmp_path / "imgs")
-    (root / "dogs" / "broken.png").write_bytes(b"\x89PNG not really")
-    (root / "owls" / "empty.jpg").write_bytes(b"")
-    with pytest.raises(DataError) as err:
-        load_image_folder(root)
-    message = str(err.value)
-    assert "2 unreadable" in message
-    assert (
-        str(root / "dogs" / "broken.png") in message and str(root / "owls" / "empty.jpg") in message
-    )
-
-
-def test_image_folder_with_train_and_test_subfolders(tmp_path):
-    _write_image_folder(tmp_path / "ds" / "train", per_class=4)
-    _write_image_folder(tmp_path / "ds" / "test", per_class=2)
-    data = load_image_folder(tmp_path / "ds")
-    assert (len(data.y_train), len(data.y_test)) == (12, 6)
-
-
-def test_image_folder_needs_class_folders(tmp_path):
-    (tmp_path / "only").mkdir()
-    with pytest.raises(DataError, match="one sub-folder per class"):
-        load_image_folder(tmp_path)
 
 
 # ---------------------------------------------------------------- split

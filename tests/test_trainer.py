@@ -282,3 +282,70 @@ def test_fit_under_mirrored_strategy_on_two_cpu_devices(tmp_path):
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["replicas"] == 2
     assert result["accuracy"] > 0.3  # synthetic classes are easy; chance is 0.1
+
+
+def _uninterrupted_and_resumed(tmp_path, cfg_for, data, stop_at):
+    """Histories and final weights of a straight run and of one interrupted at ``stop_at``."""
+    straight = Trainer(cfg_for(tmp_path / "straight"), data=data)
+    straight.fit()
+    first = Trainer(cfg_for(tmp_path / "killed"), data=data, callbacks=[InterruptAt(stop_at)])
+    with pytest.raises(KeyboardInterrupt):
+        first.fit()
+    resumed = resume_trainer(first.run_dir)
+    resumed._data = data
+    resumed.fit()
+    return (
+        (history(straight.run_dir), straight.model.get_weights()),
+        (history(resumed.run_dir), resumed.model.get_weights()),
+    )
+
+
+def _assert_same_run(a, b):
+    (rows_a, weights_a), (rows_b, weights_b) = a, b
+    keys = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy")
+    assert [{k: r[k] for k in keys} for r in rows_b] == [{k: r[k] for k in keys} for r in rows_a]
+    for wa, wb in zip(weights_a, weights_b, strict=True):
+        np.testing.assert_allclose(wb, wa, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("stop_at", [1, 3], ids=["inside-phase-1", "inside-phase-2"])
+def test_resumed_run_is_the_uninterrupted_run(tmp_path, small_data, stop_at):
+    # The CNN has Dropout(0.5) and phase 2 flips and crops: the order of every epoch, the
+    # augmentation, the dropout masks and Adam's state must all continue where they were.
+    phases = [
+        {"name": "first", "trainable": "all", "learning_rate": 1e-3, "epochs": 2, "patience": 0},
+        {"name": "second", "trainable": "all", "learning_rate": 1e-4, "epochs": 3, "patience": 2},
+    ]
+
+    def cfg_for(root):
+        return cnn_config(root, phases, augment={"flip": True, "crop_padding": 2})
+
+    data = small_data.subset(train=300, test=50)
+    straight, resumed = _uninterrupted_and_resumed(tmp_path, cfg_for, data, stop_at)
+    _assert_same_run(straight, resumed)
+    # ...and the check can tell: a different epoch order gives different losses.
+    shifted = Trainer(cnn_config(tmp_path / "other", phases, augment={"flip": True}), data=data)
+    shifted.fit()
+    assert [r["loss"] for r in history(shifted.run_dir)] != [r["loss"] for r in straight[0]]
+
+
+def test_resumed_cached_views_run_is_the_uninterrupted_run(tmp_path, small_data):
+    phases = [{"name": "frozen", "trainable": "frozen_base", "epochs": 3, "patience": 0}]
+
+    def cfg_for(root):
+        return load_config(
+            {
+                "name": "views",
+                "runs_dir": str(root),
+                "report": False,
+                "cache_dtype": "float32",
+                "data": {"batch_size": 32, "augment": {"flip": True, "cached_views": 2}},
+                "model": {"name": "mobilenet_v2", "input_size": 32, "weights": None},
+                "phases": phases,
+                "callbacks": {"confusion_matrix_every": 0, "progress": False},
+            }
+        )
+
+    data = small_data.subset(train=200, test=50)
+    straight, resumed = _uninterrupted_and_resumed(tmp_path, cfg_for, data, stop_at=2)
+    _assert_same_run(straight, resumed)

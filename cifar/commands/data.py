@@ -1,4 +1,4 @@
-"""Print the data set summary and write a sample-image grid."""
+"""Print the data set summary (layout, per-class counts) and write a sample-image grid."""
 
 from __future__ import annotations
 
@@ -9,9 +9,17 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``cifar data``."""
     parser.add_argument(
-        "--data-dir", help="cifar-10-batches-py folder (default: $CIFAR10_DIR, else download)"
+        "--data-dir",
+        help="a cifar-10-batches-py folder or an image folder (recognised by its layout; "
+        "default: $CIFAR10_DIR, else the CIFAR-10 download)",
     )
-    parser.add_argument("--folder", help="an image folder root/<class>/*.png instead of CIFAR-10")
+    parser.add_argument("--folder", help="same as --data-dir, for an image folder")
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=160,
+        help="size image-folder photos are decoded at (the model's input; default 160)",
+    )
     parser.add_argument(
         "--val-fraction", type=float, default=0.1, help="validation share (default 0.1)"
     )
@@ -21,12 +29,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the data, print the per-class summary, save the grid."""
-    from cifar.data import load_cifar10, load_image_folder
+    """Load the data as ``cifar train`` would, print the per-class summary, save the grid."""
+    from cifar.config import load_config
     from cifar.data.samples import plot_sample_grid, summarize
+    from cifar.errors import ConfigError
+    from cifar.trainer import Trainer
 
-    data = load_image_folder(args.folder) if args.folder else load_cifar10(args.data_dir)
-    print(summarize(data, val_fraction=args.val_fraction))
+    if args.folder and args.data_dir:
+        raise ConfigError("give --data-dir or --folder, not both")
+    source = args.folder or args.data_dir
+    config = load_config(
+        {
+            "runs_dir": str(Path(args.out).parent.parent),
+            "data": {"data_dir": source, "val_fraction": args.val_fraction},
+            "model": {"input_size": args.image_size},
+        }
+    )
+    data = Trainer(config, run_dir=Path(args.out).parent, verbose=0).load_data()
+    print(summarize(data, val_fraction=None if data.val_idx is not None else args.val_fraction))
     path = plot_sample_grid(data.x_train, data.y_train, data.class_names, Path(args.out))
     print(f"sample grid: {path}")
     return 0

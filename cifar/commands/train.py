@@ -8,7 +8,12 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``cifar train``."""
     parser.add_argument("experiment", nargs="?", help="experiment name (e.g. smoke) or .toml path")
-    parser.add_argument("--data-dir", help="cifar-10-batches-py folder (sets data.data_dir)")
+    parser.add_argument(
+        "--data-dir",
+        "--folder",
+        help="a cifar-10-batches-py folder or an image folder of your own photos, recognised "
+        "by its layout (sets data.data_dir)",
+    )
     parser.add_argument(
         "--set",
         dest="overrides",

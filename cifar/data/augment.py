@@ -13,8 +13,9 @@ class AugmentConfig:
 
     Args:
         flip: random horizontal flip.
-        crop_padding: pad by this many pixels (at the stored 32x32 size) and randomly crop back
-            (the classic CIFAR translate augmentation); 0 disables it.
+        crop_padding: pad by this many pixels (at the stored size: 32x32 for CIFAR-10, the
+            model's input size for image folders) and randomly crop back (the classic CIFAR
+            translate augmentation); 0 disables it.
         randaugment: apply KerasCV ``RandAugment`` with this magnitude (0..1); 0 disables it.
         mixup: KerasCV ``MixUp`` alpha; 0 disables it.
         cutmix: KerasCV ``CutMix`` alpha; 0 disables it.
@@ -47,11 +48,15 @@ class Augmenter:
 
     ``images`` are float32 batches in 0..255 at the stored size; ``labels`` are one-hot.
     Geometric and colour ops run before resizing (cheaper at 32x32); MixUp/CutMix mix labels.
+    Flip and pad-and-crop draw from a stateless RNG keyed per batch (see
+    :func:`cifar.data.order.index_batches`), so a batch's augmentation depends only on the
+    seed, the epoch and the step; KerasCV's RandAugment, MixUp and CutMix keep their own
+    random state, so they are seeded but not reproducible across an interrupted run.
     """
 
     def __init__(self, config: AugmentConfig, seed: int = 42):
         self.config = config
-        self._rng = tf.random.Generator.from_seed(seed)
+        self.seed = seed
         self._randaugment = None
         self._mixers = []
         if config.randaugment:
@@ -68,14 +73,20 @@ class Augmenter:
             if config.cutmix:
                 self._mixers.append(keras_cv.layers.CutMix(alpha=config.cutmix, seed=seed))
 
-    def images(self, images: tf.Tensor) -> tf.Tensor:
-        """Flip / pad-and-crop / RandAugment a float32 0..255 batch at its stored size."""
+    def images(self, images: tf.Tensor, key: tf.Tensor) -> tf.Tensor:
+        """Flip / pad-and-crop / RandAugment a float32 0..255 batch at its stored size.
+
+        ``key`` is the batch's stateless-RNG seed (shape [2]); the same key gives the same
+        flips and crops.
+        """
         cfg = self.config
         if cfg.flip:
-            flip = self._rng.uniform([tf.shape(images)[0], 1, 1, 1]) < 0.5
+            seed = tf.random.experimental.stateless_fold_in(key, 0)
+            flip = tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], seed=seed) < 0.5
             images = tf.where(flip, tf.reverse(images, axis=[2]), images)
         if cfg.crop_padding:
-            images = self._pad_and_crop(images, cfg.crop_padding)
+            seed = tf.random.experimental.stateless_fold_in(key, 1)
+            images = self._pad_and_crop(images, cfg.crop_padding, seed)
         if self._randaugment is not None:
             images = tf.cast(self._randaugment(images, training=True), tf.float32)
         return images
@@ -87,11 +98,11 @@ class Augmenter:
             images, labels = out["images"], out["labels"]
         return images, labels
 
-    def _pad_and_crop(self, images: tf.Tensor, pad: int) -> tf.Tensor:
+    def _pad_and_crop(self, images: tf.Tensor, pad: int, seed: tf.Tensor) -> tf.Tensor:
         shape = tf.shape(images)
         n, h, w = shape[0], shape[1], shape[2]
         padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
-        offsets = self._rng.uniform([n, 2], 0, 2 * pad + 1, dtype=tf.int32)
+        offsets = tf.random.stateless_uniform([n, 2], seed, 0, 2 * pad + 1, dtype=tf.int32)
         rows = offsets[:, 0:1] + tf.range(h)[None, :]
         cols = offsets[:, 1:2] + tf.range(w)[None, :]
         images = tf.gather(padded, rows, axis=1, batch_dims=1)

@@ -1,79 +1,93 @@
-"""Image-folder data sets (``root/<class_name>/*.png``), like ``image_dataset_from_directory``."""
+"""Image-folder data sets at the model's resolution (see :mod:`cifar.data.folder_layout`)."""
 
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from cifar.data.dataset import ImageData
+from cifar.data.folder_layout import IMAGE_EXTENSIONS, FolderLayout, scan_folder
+from cifar.data.image_store import decode_to_store
 from cifar.data.split import stratified_split
-from cifar.errors import DataError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+__all__ = ["IMAGE_EXTENSIONS", "load_image_folder"]
+
+DEFAULT_CACHE = Path(tempfile.gettempdir()) / "cifar-transfer-cache"
 
 
 def load_image_folder(
     root: str | os.PathLike,
-    image_size: int = 32,
+    image_size: int = 160,
     test_fraction: float = 0.2,
     seed: int = 42,
+    cache_dir: str | os.PathLike | None = None,
+    skip_bad: bool = False,
+    log: Callable[[str], None] = print,
 ) -> ImageData:
-    """Load ``root/<class>/*`` images resized to ``image_size`` squared, uint8 RGB.
+    """Load an image folder (any layout of :mod:`~cifar.data.folder_layout`) at ``image_size``.
 
-    If ``root`` has ``train/`` and ``test/`` sub-folders they are used as the splits (their class
-    folders must match); otherwise a stratified ``test_fraction`` is held out as the test set.
-    Every unreadable file is reported by path in one error.
+    Every photo is decoded once into a verified memory-mapped uint8 array under
+    ``cache_dir/images`` (default: a folder in the system's temp directory), short side
+    resized to ``image_size`` and centre-cropped; a second call with the same files and size
+    reads that array instead of decoding again. The arrays of the returned ``ImageData`` are
+    slices of it: nothing is copied into memory.
+
+    Args:
+        root: the folder.
+        image_size: the model's square input size (160 for MobileNetV2).
+        test_fraction: share of each class held out as the test set when the folder has no
+            test (or validation) folder.
+        seed: seeds that split.
+        cache_dir: where decoded arrays are kept.
+        skip_bad: train without unreadable images (listed in a warning) instead of stopping.
+        log: where progress and warnings go.
     """
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise DataError(f"image folder {root} does not exist or is not a folder.")
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        class_names = _class_names(root / "train")
-        if _class_names(root / "test") != class_names:
-            raise DataError(
-                f"{root}: train/ and test/ have different class folders "
-                f"({class_names} vs {_class_names(root / 'test')})."
-            )
-        x_train, y_train = _read_images(root / "train", class_names, image_size)
-        x_test, y_test = _read_images(root / "test", class_names, image_size)
-    else:
-        class_names = _class_names(root)
-        x, y = _read_images(root, class_names, image_size)
-        train_idx, test_idx = stratified_split(y, test_fraction, seed)
-        x_train, y_train, x_test, y_test = x[train_idx], y[train_idx], x[test_idx], y[test_idx]
-    return ImageData(x_train, y_train, x_test, y_test, class_names, str(root.resolve()))
+    layout = scan_folder(root)
+    train = list(layout.splits["train"])
+    val = list(layout.splits.get("val", []))
+    test = list(layout.splits.get("test", []))
+    if not layout.folders:  # root/<class>/*: carve the test set, seeded and stratified
+        labels = np.asarray([y for _, y in train])
+        keep, held = stratified_split(labels, test_fraction, seed)
+        train, test = [train[i] for i in keep], [train[i] for i in held]
+    elif not test:  # train + val only: the validation folder is the test set
+        train, test, val = train, val, []
+    parts = {"train": train, "val": val, "test": test}
+    entries = [(rel, y, split) for split, items in parts.items() for rel, y in items]
+    files = [rel for rel, _, _ in entries]
+    groups = [f"{split}/{layout.class_names[y]}" for _, y, split in entries]
+    cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE
+    images, kept, bad, digest = decode_to_store(
+        layout.root, files, groups, image_size, cache / "images", skip_bad, log
+    )
+    kept_set = set(kept)
+    rows = [(y, split) for rel, y, split in entries if rel in kept_set]
+    labels = np.asarray([y for y, _ in rows], dtype=np.int64)
+    split_of = np.asarray([split for _, split in rows])
+    n_fit = int(np.count_nonzero(split_of != "test"))
+    val_idx = np.flatnonzero(split_of[:n_fit] == "val") if val else None
+    return ImageData(
+        x_train=images[:n_fit],
+        y_train=labels[:n_fit],
+        x_test=images[n_fit:],
+        y_test=labels[n_fit:],
+        class_names=list(layout.class_names),
+        source=str(layout.root.resolve()),
+        extra=_facts(layout, bad),
+        val_idx=val_idx,
+        digest=digest,
+    )
 
 
-def _class_names(root: Path) -> list[str]:
-    names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if len(names) < 2:
-        raise DataError(
-            f"{root}: expected one sub-folder per class (at least 2), found {len(names)}."
-        )
-    return names
-
-
-def _read_images(root: Path, class_names: list[str], size: int) -> tuple[np.ndarray, np.ndarray]:
-    from cifar.imageio import ImageError, load_image
-
-    images, labels, bad = [], [], []
-    for label, name in enumerate(class_names):
-        files = sorted(p for p in (root / name).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-        if not files:
-            raise DataError(f"{root / name}: no images ({', '.join(IMAGE_EXTENSIONS)}).")
-        for file in files:
-            try:
-                pixels = load_image(file, size=size)
-            except ImageError as exc:  # the message starts with the file's path
-                bad.append(str(exc))
-                continue
-            images.append(pixels)
-            labels.append(label)
-    if bad:
-        listed = "\n  ".join(bad[:20]) + (
-            f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
-        )
-        raise DataError(f"{len(bad)} unreadable image file(s) under {root}:\n  {listed}")
-    return np.stack(images), np.asarray(labels, dtype=np.int64)
+def _facts(layout: FolderLayout, bad: list[str]) -> dict:
+    return {
+        "layout": layout.kind,
+        "test_source": layout.test_source,
+        "val_source": layout.val_source,
+        "ignored_files": len(layout.ignored),
+        "skipped_unreadable": bad,
+    }

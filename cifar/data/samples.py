@@ -48,7 +48,11 @@ def plot_sample_grid(
 
 
 def summarize(data: ImageData, val_fraction: float | None = None) -> str:
-    """A plain-text table of images per class in train (and validation) and test."""
+    """A plain-text table of images per class in train (fit and validation) and test.
+
+    The validation column is the data set's own validation folder when it has one
+    (``data.val_idx``), else a ``val_fraction`` share of every class.
+    """
     train = data.class_counts("train")
     test = data.class_counts("test")
     lines = [
@@ -56,16 +60,30 @@ def summarize(data: ImageData, val_fraction: float | None = None) -> str:
         f"images: {len(data.y_train)} train, {len(data.y_test)} test, "
         f"{data.image_shape[0]}x{data.image_shape[1]} RGB {data.x_train.dtype}",
     ]
+    for key in ("layout", "test_source", "val_source"):
+        if key in data.extra:
+            lines.append(f"{key.replace('_', ' ')}: {data.extra[key]}")
+    val_counts = None
+    if data.val_idx is not None:
+        labels = data.y_train[np.asarray(data.val_idx)]
+        val_counts = np.bincount(labels, minlength=data.num_classes)
+    elif val_fraction:
+        val_counts = [int(round(train[name] * val_fraction)) for name in data.class_names]
     header = f"{'class':<14}{'train':>8}"
-    if val_fraction:
+    if val_counts is not None:
         header += f"{'(fit)':>8}{'(val)':>8}"
     lines.append(header + f"{'test':>8}")
-    for name in data.class_names:
+    for i, name in enumerate(data.class_names):
         row = f"{name:<14}{train[name]:>8}"
-        if val_fraction:
-            n_val = int(round(train[name] * val_fraction))
-            row += f"{train[name] - n_val:>8}{n_val:>8}"
+        if val_counts is not None:
+            row += f"{train[name] - int(val_counts[i]):>8}{int(val_counts[i]):>8}"
         lines.append(row + f"{test[name]:>8}")
-    lines.append(f"{'total':<14}{sum(train.values()):>8}" + " " * (16 if val_fraction else 0))
-    lines[-1] += f"{sum(test.values()):>8}"
+    pad = " " * (16 if val_counts is not None else 0)
+    lines.append(f"{'total':<14}{sum(train.values()):>8}{pad}{sum(test.values()):>8}")
+    counts = [c for c in train.values() if c]
+    if counts and max(counts) >= 2 * min(counts):
+        lines.append(
+            f"imbalanced: the largest class has {max(counts) / min(counts):.1f}x the images of "
+            'the smallest; consider data.class_weight = "balanced"'
+        )
     return "\n".join(lines)

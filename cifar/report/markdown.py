@@ -75,15 +75,34 @@ def _dataset(run: RunFiles, rel: dict[str, str]) -> str:
     cfg = run.config.get("data", {})
     source = data.get("source", cfg.get("data_dir") or "unknown")
     name = dataset_name(source, data.get("dataset", cfg.get("dataset", "cifar10")))
+    val_from = data.get("val_source") or (
+        f"stratified {_fmt(cfg.get('val_fraction'), '.0%')} of the training set"
+    )
     lines = [
         "## Data set",
         "",
         f"- **Data set:** {name}",
         f"- **Loaded from:** `{source}`",
         f"- **Images:** {_int(data.get('n_train'))} training, {_int(data.get('n_val'))} "
-        f"validation (stratified {_fmt(cfg.get('val_fraction'), '.0%')} of the training set, "
-        f"used for early stopping), {_int(data.get('n_test'))} test (untouched until the end)",
+        f"validation ({val_from}, used for early stopping), {_int(data.get('n_test'))} test "
+        "(untouched until the end)",
     ]
+    if data.get("layout"):
+        lines.append(
+            f"- **Folder layout:** {data['layout']}; the test figure comes from "
+            f"{data.get('test_source', '?')}"
+        )
+    names, counts = data.get("class_names") or [], data.get("train_counts") or []
+    if names and len(counts) == len(names) and len(names) <= 20:
+        per_class = ", ".join(f"{n} {c:,}" for n, c in zip(names, counts, strict=True))
+        lines.append(f"- **Training images per class:** {per_class}")
+    if data.get("class_weight"):
+        lines.append(f"- **Class weights:** {data['class_weight']} (loss weighted per class)")
+    if data.get("skipped_unreadable"):
+        lines.append(
+            f"- **Skipped:** {len(data['skipped_unreadable'])} unreadable image file(s), "
+            "listed in metrics.json"
+        )
     if cfg.get("train_subset") or cfg.get("test_subset"):
         lines.append(
             f"- **Subsets:** train_subset = {cfg.get('train_subset')}, "
@@ -142,12 +161,18 @@ def _training(run: RunFiles, rel: dict[str, str]) -> str:
         if size != source_size
         else f"used at their stored {source_size}x{source_size} size"
     )
+    decoded = (
+        "Photos were decoded once at the model's input size (short side resized, then "
+        "centre-cropped) into a memory-mapped uint8 array. "
+        if (run.metrics.get("data") or {}).get("dataset") == "folder"
+        else ""
+    )
     lines = [
         "## Preprocessing and training strategy",
         "",
-        f"- Images are kept as uint8 at {source_size}x{source_size} and {resize} inside the "
-        "tf.data pipeline; pixel scaling is part of the model, so exported files take raw 0-255 "
-        "RGB.",
+        f"- {decoded}Images are kept as uint8 at {source_size}x{source_size} and {resize} "
+        "inside the tf.data pipeline; pixel scaling is part of the model, so exported files take "
+        "raw 0-255 RGB.",
         f"- Batch size {cfg.get('batch_size', '?')}; seed {run.config.get('seed', '?')}; "
         f"augmentation: {', '.join(on) if on else 'none'}.",
         "- Each phase recompiles the model with a fresh optimizer; early stopping restores the "

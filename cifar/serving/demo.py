@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,14 +47,30 @@ def write_examples(
     data_dir: str | os.PathLike | None = None,
     per_class: int = 1,
     download: bool = False,
+    run_dir: str | os.PathLike | None = None,
 ) -> list[Path]:
-    """Write CIFAR-10 test images (the first ``per_class`` of each class) as PNG files.
+    """Write example test images of the served model's data set (``per_class`` per class).
 
-    The images come from the data this machine can load: ``data_dir`` / ``$CIFAR10_DIR``, the
-    Keras cache (``~/.keras/datasets``), or, only with ``download``, a fresh Keras download.
-    Returns the written paths (``NN_<class>.png``), or ``[]`` when no copy is available.
+    A model trained on an image folder (its ``run_dir``'s metrics say so) gets copies of that
+    folder's test (or validation) photos as they are. Otherwise they are CIFAR-10 test images
+    as PNG, from the data this machine can load: ``data_dir`` / ``$CIFAR10_DIR``, the Keras
+    cache (``~/.keras/datasets``), or, only with ``download``, a fresh Keras download.
+    Returns the written paths (``NN_<class>.<ext>``), or ``[]`` when no copy is available.
     """
     import numpy as np
+
+    folder_examples = _folder_examples(run_dir, per_class)
+    if folder_examples is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for old in out.glob("[0-9][0-9]_*"):
+            old.unlink()
+        paths = []
+        for name, file in folder_examples:
+            path = out / f"{len(paths):02d}_{name}{file.suffix.lower()}"
+            shutil.copyfile(file, path)
+            paths.append(path)
+        return paths
 
     from cifar.data import load_cifar10
     from cifar.data.cifar10 import FOLDER_NAME, resolve_data_dir
@@ -75,6 +92,29 @@ def write_examples(
             path.write_bytes(encode_png(data.x_test[i]))
             paths.append(path)
     return paths
+
+
+def _folder_examples(run_dir: str | os.PathLike | None, per_class: int) -> list | None:
+    """``(class, file)`` test photos of the image folder a run trained on; None if not one."""
+    if run_dir is None:
+        return None
+    data = (_read_json(Path(run_dir) / "metrics.json") or {}).get("data", {})
+    if data.get("dataset") != "folder" or not Path(str(data.get("source"))).is_dir():
+        return None
+    from cifar.data.folder_layout import scan_folder
+    from cifar.errors import DataError
+
+    try:
+        layout = scan_folder(data["source"])
+    except DataError:
+        return None
+    split = next((s for s in ("test", "val", "train") if s in layout.splits), "train")
+    chosen, seen = [], {}
+    for rel, label in layout.splits[split]:
+        if seen.get(label, 0) < per_class:
+            seen[label] = seen.get(label, 0) + 1
+            chosen.append((layout.class_names[label], layout.root / rel))
+    return chosen
 
 
 def model_summary_markdown(predictor: Predictor) -> str:
@@ -156,8 +196,9 @@ def build_demo(
 
     with gr.Blocks(title=title, analytics_enabled=False) as demo:
         gr.Markdown(
-            f"# {title}\nThe model sees every image as 32x32 RGB, like CIFAR-10 "
-            f"({', '.join(predictor.class_names)}): small, centred objects work best."
+            f"# {title}\nThe model sees every image as {predictor.input_size}x"
+            f"{predictor.input_size} RGB (short side resized, then centre-cropped) and tells "
+            f"{', '.join(predictor.class_names)} apart."
         )
         with gr.Tab("Classify"):
             with gr.Row():
@@ -224,12 +265,14 @@ def launch(args: argparse.Namespace) -> None:
 
     predictor = Predictor.load(args.model, top_k=TOP_K)
     try:
-        examples = write_examples(data_dir=args.data_dir, download=args.download_examples)
+        examples = write_examples(
+            data_dir=args.data_dir, download=args.download_examples, run_dir=predictor.run_dir
+        )
     except CifarError as exc:  # the examples are a nicety: serve without them
         print(f"no example images: {exc}")
         examples = []
     if not examples:
-        print("no CIFAR-10 copy found for example images (set --data-dir or $CIFAR10_DIR)")
+        print("no example images found (for CIFAR-10 set --data-dir or $CIFAR10_DIR)")
     demo = build_demo(predictor, examples)
     print(f"serving {predictor.path} ({predictor.kind}) on http://{args.host}:{args.port}")
     try:
