@@ -87,8 +87,8 @@ def trained_cnn(small_data):
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"]
     )
-    ds = make_dataset(small_data.x_train, small_data.y_train, 10, 32, 64, training=True)
-    model.fit(ds, epochs=3, verbose=0, shuffle=False)
+    ds = make_dataset(small_data.x_train, small_data.y_train, 10, 32, 64, training=True, epochs=3)
+    model.fit(ds, epochs=3, steps_per_epoch=-(-len(small_data.y_train) // 64), verbose=0)
     return model, small_data
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -90,6 +91,9 @@ def test_keras_runtime_resizes_stored_images_to_the_model_input(tmp_path, small_
     keras.utils.set_random_seed(1)
     model = create_model("custom_cnn", input_size=48)
     model.save(tmp_path / "m48.keras")
+    # Outside a run a .keras file takes its own input size; in a run, the run's stored size.
+    assert load_runtime(tmp_path / "m48.keras").input_size == 48
+    (tmp_path / "metrics.json").write_text(json.dumps({"model": {"source_size": 32}}))
     runtime = load_runtime(tmp_path / "m48.keras")
     assert runtime.input_size == 32
     images = small_data.x_test[:6]

@@ -60,7 +60,9 @@ def index_batches(
         )
 
     epochs_ds = tf.data.Dataset.range(first_epoch, first_epoch + epochs)
-    return epochs_ds.flat_map(one_epoch)
+    # flat_map hides the length; Keras uses it to size epochs and progress bars.
+    total = epochs * steps_per_epoch(n, batch_size)
+    return epochs_ds.flat_map(one_epoch).apply(tf.data.experimental.assert_cardinality(total))
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
