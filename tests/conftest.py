@@ -88,7 +88,8 @@ def trained_cnn(small_data):
         optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"]
     )
     ds = make_dataset(small_data.x_train, small_data.y_train, 10, 32, 64, training=True, epochs=3)
-    model.fit(ds, epochs=3, steps_per_epoch=-(-len(small_data.y_train) // 64), verbose=0)
+    steps = -(-len(small_data.y_train) // 64)
+    model.fit(ds, epochs=3, steps_per_epoch=steps, verbose=0, shuffle=False)
     return model, small_data
 
 
@@ -109,3 +110,38 @@ def cnn_run(trained_cnn, tmp_path_factory):
         ["tflite"], out_dir=run / "export"
     )
     return run
+
+
+# ---------------------------------------------------------------- generated photo folders
+
+COLOURS = {"apples": (200, 30, 30), "grapes": (90, 30, 160), "limes": (40, 190, 40)}
+
+
+def photo(path, colour, size=(60, 44), mode="RGB", seed=0):
+    """A noisy one-colour photo of ``size`` saved in ``mode`` (format from the suffix)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    w, h = size
+    pixels = np.clip(np.asarray(colour) + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
+    img = Image.fromarray(pixels)
+    if mode == "L":
+        img = img.convert("L")
+    elif mode == "RGBA":
+        img = img.convert("RGBA")
+    elif mode == "P":
+        img = img.convert("P")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+
+
+def make_folder(root, per_class=6, classes=COLOURS, seed=0):
+    """``root/<class>/*`` with JPEG and PNG photos of mixed sizes and modes."""
+    modes = ["RGB", "L", "RGBA", "P", "RGB", "RGB"]
+    for c, (name, colour) in enumerate(classes.items()):
+        for i in range(per_class):
+            size = (40 + 7 * i, 30 + 5 * ((i + c) % 4))
+            mode = modes[i % len(modes)]
+            ext = "jpg" if mode in ("RGB", "L") else "png"
+            photo(root / name / f"{name}_{i}.{ext}", colour, size, mode, seed=seed + 100 * c + i)
+    return root

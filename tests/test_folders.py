@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import HAVE_WEIGHTS, SHARED, WEIGHTS
+from conftest import COLOURS, HAVE_WEIGHTS, SHARED, WEIGHTS, make_folder, photo
 from PIL import Image
 
 from cifar.config import load_config
@@ -16,35 +16,6 @@ from cifar.errors import DataError
 from cifar.trainer import Trainer
 
 CATS_DOGS = SHARED / "data" / "cats_and_dogs_filtered"
-COLOURS = {"apples": (200, 30, 30), "grapes": (90, 30, 160), "limes": (40, 190, 40)}
-
-
-def photo(path, colour, size=(60, 44), mode="RGB", seed=0):
-    """A noisy one-colour photo of ``size`` saved in ``mode`` (format from the suffix)."""
-    rng = np.random.default_rng(seed)
-    w, h = size
-    pixels = np.clip(np.asarray(colour) + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
-    img = Image.fromarray(pixels)
-    if mode == "L":
-        img = img.convert("L")
-    elif mode == "RGBA":
-        img = img.convert("RGBA")
-    elif mode == "P":
-        img = img.convert("P")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
-
-
-def make_folder(root, per_class=6, classes=COLOURS, seed=0):
-    """``root/<class>/*`` with JPEG and PNG photos of mixed sizes and modes."""
-    modes = ["RGB", "L", "RGBA", "P", "RGB", "RGB"]
-    for c, (name, colour) in enumerate(classes.items()):
-        for i in range(per_class):
-            size = (40 + 7 * i, 30 + 5 * ((i + c) % 4))
-            mode = modes[i % len(modes)]
-            ext = "jpg" if mode in ("RGB", "L") else "png"
-            photo(root / name / f"{name}_{i}.{ext}", colour, size, mode, seed=seed + 100 * c + i)
-    return root
 
 
 def load(root, tmp_path, **kw):

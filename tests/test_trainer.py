@@ -349,3 +349,69 @@ def test_resumed_cached_views_run_is_the_uninterrupted_run(tmp_path, small_data)
     data = small_data.subset(train=200, test=50)
     straight, resumed = _uninterrupted_and_resumed(tmp_path, cfg_for, data, stop_at=2)
     _assert_same_run(straight, resumed)
+
+
+@pytest.mark.slow
+def test_killed_process_resumes_to_the_same_run(tmp_path):
+    """`cifar train`, SIGKILLed after an epoch and resumed, prints the uninterrupted figures."""
+    import os
+    import signal
+
+    from conftest import make_folder
+
+    root = make_folder(tmp_path / "fruit", per_class=16)
+    (tmp_path / "exp.toml").write_text(
+        textwrap.dedent(
+            f"""
+            name = "killed"
+            report = false
+            [data]
+            data_dir = "{root}"
+            batch_size = 8
+            [data.augment]
+            flip = true
+            crop_padding = 2
+            [model]
+            name = "custom_cnn"
+            [[phases]]
+            name = "first"
+            trainable = "all"
+            epochs = 2
+            patience = 0
+            [[phases]]
+            name = "second"
+            trainable = "all"
+            learning_rate = 3e-4
+            epochs = 4
+            patience = 0
+            [callbacks]
+            confusion_matrix_every = 0
+            """
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+    def train(*args):
+        cmd = [sys.executable, "-m", "cifar.cli", "train", *args]
+        return subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
+
+    straight = train("exp.toml", "--run-dir", "runs/straight")
+    assert straight.wait(timeout=600) == 0
+    killed = train("exp.toml", "--run-dir", "runs/killed")
+    for line in killed.stdout:
+        if "(run epoch 4)" in line:  # inside phase 2, right after its epoch-4 line
+            killed.send_signal(signal.SIGKILL)
+            break
+    killed.wait(timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+    resumed = train("--resume", "runs/killed")
+    out, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0 and "resuming" in out
+    a = history(tmp_path / "runs" / "straight")
+    b = history(tmp_path / "runs" / "killed")
+    assert [r["epoch"] for r in b] == [1, 2, 3, 4, 5, 6]
+    keys = ("loss", "accuracy", "val_loss", "val_accuracy")
+    assert [[r[k] for k in keys] for r in b] == [[r[k] for k in keys] for r in a]
+    ma = json.loads((tmp_path / "runs" / "straight" / "metrics.json").read_text())["test"]
+    mb = json.loads((tmp_path / "runs" / "killed" / "metrics.json").read_text())["test"]
+    assert (mb["accuracy"], mb["loss"]) == (ma["accuracy"], ma["loss"])

@@ -48,9 +48,11 @@ def _objective(run: RunFiles) -> str:
         if _pretrained(model.get("weights"))
         else f"with `{model.get('name', '?')}` trained from scratch (no pretrained weights)"
     )
+    folder = (run.metrics.get("data") or {}).get("dataset") == "folder"
+    what = "photos from an image folder" if folder else "small colour images"
     return (
         "## Objective\n\n"
-        f"Classify small colour images into {len(names)} classes "
+        f"Classify {what} into {len(names)} classes "
         f"({', '.join(names)}) {how}, and measure the result on a test set never used "
         "for training or model selection."
     )
@@ -211,7 +213,7 @@ def _best_val_accuracy(history: list[dict]) -> dict[str, float]:
     return best
 
 
-def _headline_table(headline: dict) -> str:
+def _headline_table(headline: dict, n_classes: int | None = None) -> str:
     rows = [
         ("Accuracy", "accuracy"),
         ("Loss (cross-entropy)", "loss"),
@@ -222,6 +224,8 @@ def _headline_table(headline: dict) -> str:
         ("Macro recall", "macro_recall"),
     ]
     lines = ["| Metric | Value |", "|---|---:|"]
+    if n_classes is not None and n_classes <= 3:
+        rows = [r for r in rows if r[1] != "top3_accuracy"]  # always 1 with 3 classes or fewer
     lines += [f"| {label} | {_fmt(headline.get(key), '.4f')} |" for label, key in rows]
     lines.append(f"| Test images | {_int(headline.get('n'))} |")
     return "\n".join(lines)
@@ -242,7 +246,7 @@ def _evaluation(run: RunFiles, rel: dict[str, str]) -> str:
         f"Test set of {name}, {_int(ev['headline'].get('n'))} images; "
         f"model kind `{ev['headline'].get('model_kind', 'keras')}`.",
         "",
-        _headline_table(ev["headline"]),
+        _headline_table(ev["headline"], len(ev.get("class_names") or []) or None),
         "",
         "| Class | Precision | Recall | F1 | Support |",
         "|---|---:|---:|---:|---:|",
