@@ -230,6 +230,8 @@ class Exporter:
             reason = parity_failure(row, fmt.min_agreement, fmt.max_abs_diff) if self.gate else ""
             if reason and fmt.max_abs_diff is None:  # reduced precision: maybe a fragile model
                 reason += "; to keep the file anyway pass --no-gate (Exporter(gate=False))"
+            if "embedded" in settings.get("metadata", {}):
+                row.mediapipe_agreement = self._mediapipe_agreement(fmt, tmp, runtime, images)
             found = training_ops(tmp, runtime.kind)
             if found:
                 reason = reason or f"graph contains training-only ops {', '.join(found)}"
@@ -276,7 +278,50 @@ class Exporter:
         saved_model = self._saved_model(work)
         mode = TFLITE_MODES[fmt.name]
         settings = write_tflite(saved_model, path, mode, self.representative, self.selective)
-        return {**settings, "converted_from": "savedmodel"}
+        # Last: precision and compaction rewrite the flatbuffer, the metadata goes on the result.
+        return {**settings, "converted_from": "savedmodel", "metadata": self._embed(fmt, path)}
+
+    def _embed(self, fmt: ExportFormat, path: Path) -> dict:
+        """Add MediaPipe image-classifier metadata to ``path``; on failure keep the plain file."""
+        src = self.source
+        name = src.model_name or src.model.name
+        names = src.class_names
+        listed = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+        description = (
+            f"{name}{f' from run {src.run_name}' if src.run_name else ''}: classifies an RGB "
+            f"image into {len(names)} classes ({listed}); outputs softmax probabilities."
+        )
+        try:
+            from exports.tflite_metadata import NORM_MEAN, NORM_STD, add_classifier_metadata
+
+            path.write_bytes(add_classifier_metadata(path.read_bytes(), names, name, description))
+        except Exception as exc:  # MediaPipe's writer failing to import included: still a model
+            reason = _cause(exc)
+            self.log(
+                f"{fmt.name}: metadata skipped ({reason}); the file runs in LiteRT and "
+                "cifar predict, but MediaPipe Tasks will not load it"
+            )
+            return {"skipped": reason}
+        return {
+            "embedded": "TFLite metadata (MediaPipe metadata writer)",
+            "name": name,
+            "description": description,
+            "normalization": {"mean": NORM_MEAN, "std": NORM_STD},
+            "labels": "labels.txt, packed in the file",
+            "input": f"RGB image {src.source_size}x{src.source_size}",
+        }
+
+    def _mediapipe_agreement(
+        self, fmt: ExportFormat, path: Path, runtime: Runtime, images: np.ndarray
+    ) -> float | None:
+        """Top-1 agreement of MediaPipe's ImageClassifier with LiteRT on ``path`` (None: failed)."""
+        try:
+            from exports.mediapipe_check import mediapipe_agreement
+
+            return mediapipe_agreement(path, images, runtime.predict(images))
+        except Exception as exc:  # reported, not fatal: the file itself was verified in LiteRT
+            self.log(f"{fmt.name}: MediaPipe check failed ({_cause(exc)})")
+            return None
 
     def _saved_model(self, work: Path) -> Path:
         """The SavedModel TFLite converts from: this export's, else an intermediate one."""

@@ -1,0 +1,249 @@
+"""Exported TFLite files carry metadata and run as they are in MediaPipe Tasks ImageClassifier."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import ROOT, SHARED
+
+from exports.mediapipe_check import MediaPipeClassifier, top1_agreement
+from exports.mediapipe_compat import load_metadata_writer, minimum_parser_version
+from exports.tflite_metadata import embedded_labels, packed_files
+from exports.tflite_runner import TFLiteClassifier, load_images
+
+TFLITE = ["tflite", "tflite-fp16", "tflite-dynamic", "tflite-int8"]
+# Required top-1 agreement of MediaPipe with the LiteRT runner on the same file (issue #14).
+MIN_AGREEMENT = {"tflite": 0.99, "tflite-fp16": 0.99, "tflite-dynamic": 0.99, "tflite-int8": 0.97}
+SHIPPED = ROOT / "models" / "model_float16.tflite"
+PHOTO = SHARED / "data" / "cats_and_dogs_filtered" / "validation" / "cats" / "cat.2000.jpg"
+
+
+def _metadata_json(path) -> dict:
+    load_metadata_writer()  # the displayer lives in the same MediaPipe module
+    from mediapipe.tasks.python.metadata import metadata
+
+    return json.loads(metadata.MetadataDisplayer.with_model_file(str(path)).get_metadata_json())
+
+
+def _builtin_only(path) -> list[str]:
+    """Names of custom (e.g. Flex) ops in a .tflite file: MediaPipe and the browser lack them."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(path.read_bytes(), 0)
+    codes = [model.OperatorCodes(i) for i in range(model.OperatorCodesLength())]
+    return [
+        (c.CustomCode() or b"?").decode()
+        for c in codes
+        if max(c.BuiltinCode(), c.DeprecatedBuiltinCode()) == schema.BuiltinOperator.CUSTOM
+    ]
+
+
+def test_parser_version_follows_mediapipe_rules():
+    from mediapipe.tasks.metadata import metadata_schema_py_generated as fb
+
+    writer = load_metadata_writer()
+
+    def version(edit) -> str:
+        meta = fb.ModelMetadataT()
+        graph = fb.SubGraphMetadataT()
+        graph.inputTensorMetadata = [fb.TensorMetadataT()]
+        meta.subgraphMetadata = [graph]
+        edit(meta, graph)
+        builder = writer.flatbuffers.Builder(0)
+        builder.Finish(meta.Pack(builder), b"M001")
+        return minimum_parser_version(bytes(builder.Output()))
+
+    def vocabulary(meta, graph):
+        item = fb.AssociatedFileT()
+        item.type = fb.AssociatedFileType.VOCABULARY
+        graph.inputTensorMetadata[0].associatedFiles = [item]
+
+    def groups(meta, graph):
+        graph.outputTensorGroups = [fb.TensorGroupT()]
+
+    def custom(meta, graph):
+        graph.customMetadata = [fb.CustomMetadataT()]
+
+    assert version(lambda m, g: None) == "1.0.0"
+    assert version(vocabulary) == "1.0.1"
+    assert version(groups) == "1.2.0"
+    assert version(custom) == "1.5.0"
+    with pytest.raises(ValueError, match="identifier"):
+        minimum_parser_version(b"\0" * 64)
+
+
+@pytest.fixture(scope="module")
+def tflite_export(trained_cnn, tmp_path_factory):
+    """The 3-epoch CNN's four TFLite files, with metadata, verified on 300 test images."""
+    from exports import Exporter
+
+    model, data = trained_cnn
+    out = tmp_path_factory.mktemp("mp_export")
+    lines = []
+    result = Exporter(
+        model, class_names=data.class_names, data=data, verify_n=300, representative_n=100,
+        log=lines.append,
+    ).export(TFLITE, out_dir=out)  # fmt: skip
+    return result, data, "\n".join(lines)
+
+
+@pytest.mark.parametrize("name", TFLITE)
+def test_every_tflite_file_runs_in_mediapipe_like_litert(tflite_export, name):
+    result, data, _ = tflite_export
+    path = result.artifacts[name]
+    images = data.x_test[:200]
+    probs = TFLiteClassifier(path).predict(images)
+    with MediaPipeClassifier(path, max_results=3) as clf:
+        names, indices, scores = clf.top_k(images)
+    assert top1_agreement(indices, probs) >= MIN_AGREEMENT[name]
+    # Names come from the packed labels; scores are the file's own (dequantised) probabilities.
+    assert names == [[data.class_names[i] for i in row] for row in indices]
+    litert = np.take_along_axis(probs, indices, axis=1)
+    np.testing.assert_allclose(scores, litert, atol=1e-5 if name != "tflite-int8" else 1e-6)
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :3]
+    assert np.mean(np.take_along_axis(probs, order, 1) == litert) >= MIN_AGREEMENT[name]
+
+
+@pytest.mark.parametrize("name", TFLITE)
+def test_metadata_says_what_the_graph_expects(tflite_export, name):
+    result, data, _ = tflite_export
+    path = result.artifacts[name]
+    assert embedded_labels(path) == data.class_names
+    meta = _metadata_json(path)
+    assert meta["min_parser_version"] == "1.0.0"
+    graph = meta["subgraph_metadata"][0]
+    (image,) = graph["input_tensor_metadata"]
+    assert image["content"]["content_properties"]["color_space"] == "RGB"
+    (norm,) = image["process_units"]
+    assert norm["options"] == {"mean": [0.0], "std": [1.0]}  # raw pixels: scaled in the graph
+    assert "32x32" in image["description"]
+    assert _builtin_only(path) == []
+
+
+def test_verification_table_and_metadata_json_have_the_mediapipe_column(tflite_export):
+    result, _, log = tflite_export
+    assert result.table.splitlines()[0].split()[-1] == "mediapipe"
+    for row in result.verifications[1:]:
+        assert row.mediapipe_agreement is not None and row.mediapipe_agreement >= 0.97
+    entries = json.loads(result.metadata_path.read_text())["artifacts"]
+    assert {e["format"] for e in entries} == set(TFLITE)
+    for entry in entries:
+        assert entry["mediapipe_agreement"] >= 0.97
+        assert entry["metadata"]["normalization"] == {"mean": [0.0], "std": [1.0]}
+    assert "skipped" not in log
+
+
+def test_metadata_goes_on_the_compact_file(tflite_export):
+    """MediaPipe's populator re-packs the flatbuffer; the exporter compacts it again."""
+    from exports.tflite_graph import compact
+
+    result, data, _ = tflite_export
+    data_bytes = result.artifacts["tflite-int8"].read_bytes()
+    packed = packed_files(data_bytes)
+    assert set(packed) == {"labels.txt"}
+    flatbuffer = compact(data_bytes)
+    tail = len(data_bytes) - len(flatbuffer)
+    assert data_bytes[: len(flatbuffer)] == flatbuffer  # already compact: nothing to share
+    assert 0 < tail < 1024  # just the zip with labels.txt
+    writer = load_metadata_writer().MetadataWriter.create(bytearray(flatbuffer))
+    writer.add_image_input([0.0], [1.0]).add_classification_output(
+        load_metadata_writer().Labels().add(data.class_names)
+    )
+    raw, _ = writer.populate()  # what the populator alone would ship
+    writer._temp_folder.cleanup()
+    assert len(raw) > len(data_bytes)
+
+
+def test_metadata_failure_keeps_the_plain_file(trained_cnn, tmp_path, monkeypatch):
+    from exports import Exporter, tflite_metadata
+
+    def broken(*_args, **_kwargs):
+        raise ImportError("No module named 'mediapipe.tasks.cc'")
+
+    monkeypatch.setattr(tflite_metadata, "add_classifier_metadata", broken)
+    model, data = trained_cnn
+    lines = []
+    result = Exporter(
+        model, class_names=data.class_names, data=data, verify_n=50, log=lines.append
+    ).export(["tflite"], out_dir=tmp_path)
+    path = result.artifacts["tflite"]
+    assert embedded_labels(path) is None and TFLiteClassifier(path).num_classes == 10
+    assert any("metadata skipped (ImportError: No module named" in line for line in lines)
+    (entry,) = json.loads(result.metadata_path.read_text())["artifacts"]
+    assert "skipped" in entry["metadata"] and "mediapipe_agreement" not in entry
+
+
+def test_other_input_size_and_classes(tmp_path):
+    """An image-folder model: labels are its classes, the size its input (64x64, 3 classes)."""
+    import keras
+
+    from cifar.data import ImageData
+    from exports import Exporter
+
+    rng = np.random.default_rng(0)
+    colours = np.array([[200, 40, 40], [40, 200, 40], [40, 40, 200]])
+    y = np.arange(90) % 3
+    x = np.clip(colours[y][:, None, None] + rng.normal(0, 20, (90, 64, 64, 3)), 0, 255)
+    data = ImageData(x.astype(np.uint8), y, x[:30].astype(np.uint8), y[:30],
+                     ["red things", "green things", "blue things"], "synthetic 64x64")  # fmt: skip
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((64, 64, 3))
+    h = keras.layers.Rescaling(1 / 255)(inputs)
+    h = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 3, activation="relu")(h))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(h))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(data.x_train.astype("float32"), data.y_train, epochs=30, verbose=0)
+    result = Exporter(model, data=data, verify_n=30, representative_n=30, log=None).export(
+        ["tflite", "tflite-int8"], out_dir=tmp_path
+    )
+    for path in result.artifacts.values():
+        assert embedded_labels(path) == data.class_names
+        assert "64x64" in _metadata_json(path)["subgraph_metadata"][0][
+            "input_tensor_metadata"][0]["description"]  # fmt: skip
+        with MediaPipeClassifier(path) as clf:
+            top = clf.classify(data.x_test[1])  # a green image
+        assert len(top) == 3 and top[0][1] == "green things"
+
+
+def test_shipped_model_classifies_a_photo_with_cifar10_names():
+    """The acceptance check: models/ loads in MediaPipe as it is, on a fresh clone."""
+    from mediapipe.tasks.python import vision
+
+    from cifar.data import CIFAR10_CLASSES
+
+    assert embedded_labels(SHIPPED) == (ROOT / "models" / "labels.txt").read_text().split()
+    assert _builtin_only(SHIPPED) == []
+    import mediapipe as mp
+
+    classifier = vision.ImageClassifier.create_from_model_path(str(SHIPPED))
+    try:
+        if PHOTO.is_file():
+            image = mp.Image.create_from_file(str(PHOTO))
+        else:  # no ../shared: a synthetic 200x150 "photo" still has to get named classes
+            rng = np.random.default_rng(0)
+            image = mp.Image(
+                image_format=mp.ImageFormat.SRGB,
+                data=rng.integers(0, 256, (150, 200, 3), dtype=np.uint8),
+            )
+        (head,) = classifier.classify(image).classifications
+    finally:
+        classifier.close()
+    names = [c.category_name for c in head.categories]
+    assert len(names) == 10 and set(names) == set(CIFAR10_CLASSES)
+    scores = [c.score for c in head.categories]
+    assert scores == sorted(scores, reverse=True) and abs(sum(scores) - 1) < 1e-3
+    if PHOTO.is_file():
+        assert names[0] in ("cat", "dog")  # a cat photo squeezed to 32x32
+        runner = TFLiteClassifier(SHIPPED).predict(load_images([PHOTO], 32))[0]
+        assert CIFAR10_CLASSES[int(runner.argmax())] in names[:2]
+
+
+def test_shipped_metadata_json_describes_the_shipped_file():
+    from exports.metadata import artifact_digest
+
+    meta = json.loads((ROOT / "models" / "metadata.json").read_text())
+    (entry,) = [a for a in meta["artifacts"] if a["file"] == SHIPPED.name]
+    assert (entry["bytes"], entry["sha256"]) == artifact_digest(SHIPPED)
+    assert entry["metadata"]["labels"] == "labels.txt, packed in the file"
