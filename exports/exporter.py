@@ -284,17 +284,12 @@ class Exporter:
     def _embed(self, fmt: ExportFormat, path: Path) -> dict:
         """Add MediaPipe image-classifier metadata to ``path``; on failure keep the plain file."""
         src = self.source
-        name = src.model_name or src.model.name
-        names = src.class_names
-        listed = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
-        description = (
-            f"{name}{f' from run {src.run_name}' if src.run_name else ''}: classifies an RGB "
-            f"image into {len(names)} classes ({listed}); outputs softmax probabilities."
-        )
         try:
-            from exports.tflite_metadata import NORM_MEAN, NORM_STD, add_classifier_metadata
+            from exports.tflite_metadata import embed_metadata
 
-            path.write_bytes(add_classifier_metadata(path.read_bytes(), names, name, description))
+            return embed_metadata(
+                path, src.class_names, src.model_name or src.model.name, src.run_name
+            )
         except Exception as exc:  # MediaPipe's writer failing to import included: still a model
             reason = _cause(exc)
             self.log(
@@ -302,14 +297,6 @@ class Exporter:
                 "cifar predict, but MediaPipe Tasks will not load it"
             )
             return {"skipped": reason}
-        return {
-            "embedded": "TFLite metadata (MediaPipe metadata writer)",
-            "name": name,
-            "description": description,
-            "normalization": {"mean": NORM_MEAN, "std": NORM_STD},
-            "labels": "labels.txt, packed in the file",
-            "input": f"RGB image {src.source_size}x{src.source_size}",
-        }
 
     def _mediapipe_agreement(
         self, fmt: ExportFormat, path: Path, runtime: Runtime, images: np.ndarray

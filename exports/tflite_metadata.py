@@ -17,6 +17,7 @@ re-appended the way the populator appends them (a zip archive after the flatbuff
 
 from __future__ import annotations
 
+import gc
 import io
 import zipfile
 from pathlib import Path
@@ -32,6 +33,38 @@ def describe_input(size: int) -> str:
         f"RGB image, {size}x{size} pixels, raw values 0..255 (no scaling: the model resizes and "
         "scales inside; other sizes are resized to this one by the caller or by MediaPipe)"
     )
+
+
+def describe_model(model_name: str, class_names: list[str], run_name: str | None = None) -> str:
+    """The model description written into the metadata."""
+    listed = ", ".join(class_names[:10]) + (", ..." if len(class_names) > 10 else "")
+    run = f" from run {run_name}" if run_name else ""
+    return (
+        f"{model_name}{run}: classifies an RGB image into {len(class_names)} classes "
+        f"({listed}); outputs softmax probabilities."
+    )
+
+
+def embed_metadata(
+    path: Path, class_names: list[str], model_name: str, run_name: str | None = None
+) -> dict:
+    """Rewrite the ``.tflite`` file ``path`` with metadata; returns what ``metadata.json`` records.
+
+    Raises:
+        ImportError, ValueError: as :func:`add_classifier_metadata` (the file is then unchanged).
+    """
+    description = describe_model(model_name, class_names, run_name)
+    model = add_classifier_metadata(path.read_bytes(), class_names, model_name, description)
+    path.write_bytes(model)
+    size, _ = _image_classifier_shape(model)
+    return {
+        "embedded": "TFLite metadata (MediaPipe metadata writer)",
+        "name": model_name,
+        "description": description,
+        "normalization": {"mean": NORM_MEAN, "std": NORM_STD},
+        "labels": f"{LABELS_NAME}, packed in the file",
+        "input": f"RGB image {size}x{size}",
+    }
 
 
 def add_classifier_metadata(
@@ -62,7 +95,11 @@ def add_classifier_metadata(
         )
         populated, _json = writer.populate()
     finally:
-        writer._temp_folder.cleanup()  # its __del__ fails at interpreter exit otherwise
+        # The writer sits in a reference cycle; collected at interpreter exit, its __del__ fails
+        # (os is already gone) and prints a traceback. Clean up and collect it now instead.
+        writer._temp_folder.cleanup()
+        del writer
+        gc.collect()
     packed = packed_files(populated)
     return _append_files(compact(bytes(populated)), packed)
 
