@@ -72,6 +72,7 @@ async function classifyBlob(blob, name) {
   try {
     image.src = url;
     await image.decode();
+    image.hidden = false;
     classify(image, name);
     $("status").textContent = "Ready.";
   } catch (error) {
