@@ -72,6 +72,8 @@ class Exporter:
     Every artefact is built under a hidden temporary folder in the export directory, loaded in
     its real runtime (TensorFlow, LiteRT, ONNX Runtime), compared with the Keras model on the
     same test images, and only then moved to its final name; a failed format leaves nothing.
+    TFLite files get MediaPipe image-classifier metadata (:mod:`exports.tflite_metadata`) and
+    are also run in MediaPipe's ImageClassifier (the table's ``mediapipe`` column).
 
     Args:
         model_or_run_dir: a run directory (``best_model.keras``, ``labels.txt``,

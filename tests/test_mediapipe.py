@@ -102,8 +102,9 @@ def test_every_tflite_file_runs_in_mediapipe_like_litert(tflite_export, name):
     assert names == [[data.class_names[i] for i in row] for row in indices]
     litert = np.take_along_axis(probs, indices, axis=1)
     np.testing.assert_allclose(scores, litert, atol=1e-5 if name != "tflite-int8" else 1e-6)
-    order = np.argsort(-probs, axis=1, kind="stable")[:, :3]
-    assert np.mean(np.take_along_axis(probs, order, 1) == litert) >= MIN_AGREEMENT[name]
+    # ... and they are LiteRT's three largest, in order.
+    best3 = -np.sort(-probs, axis=1)[:, :3]
+    assert np.isclose(scores, best3, atol=1e-5).all(axis=1).mean() >= MIN_AGREEMENT[name]
 
 
 @pytest.mark.parametrize("name", TFLITE)
