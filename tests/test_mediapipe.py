@@ -10,6 +10,7 @@ from conftest import ROOT, SHARED
 
 from exports.mediapipe_check import MediaPipeClassifier, top1_agreement
 from exports.mediapipe_compat import load_metadata_writer, minimum_parser_version
+from exports.tflite_graph import custom_ops
 from exports.tflite_metadata import embedded_labels, packed_files
 from exports.tflite_runner import TFLiteClassifier, load_images
 
@@ -25,19 +26,6 @@ def _metadata_json(path) -> dict:
     from mediapipe.tasks.python.metadata import metadata
 
     return json.loads(metadata.MetadataDisplayer.with_model_file(str(path)).get_metadata_json())
-
-
-def _builtin_only(path) -> list[str]:
-    """Names of custom (e.g. Flex) ops in a .tflite file: MediaPipe and the browser lack them."""
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    model = schema.Model.GetRootAs(path.read_bytes(), 0)
-    codes = [model.OperatorCodes(i) for i in range(model.OperatorCodesLength())]
-    return [
-        (c.CustomCode() or b"?").decode()
-        for c in codes
-        if max(c.BuiltinCode(), c.DeprecatedBuiltinCode()) == schema.BuiltinOperator.CUSTOM
-    ]
 
 
 def test_parser_version_follows_mediapipe_rules():
@@ -120,7 +108,7 @@ def test_metadata_says_what_the_graph_expects(tflite_export, name):
     (norm,) = image["process_units"]
     assert norm["options"] == {"mean": [0.0], "std": [1.0]}  # raw pixels: scaled in the graph
     assert "32x32" in image["description"]
-    assert _builtin_only(path) == []
+    assert custom_ops(path.read_bytes()) == []
 
 
 def test_verification_table_and_metadata_json_have_the_mediapipe_column(tflite_export):
@@ -215,7 +203,7 @@ def test_shipped_model_classifies_a_photo_with_cifar10_names():
     from cifar.data import CIFAR10_CLASSES
 
     assert embedded_labels(SHIPPED) == (ROOT / "models" / "labels.txt").read_text().split()
-    assert _builtin_only(SHIPPED) == []
+    assert custom_ops(SHIPPED.read_bytes()) == []  # a trained MobileNetV2: builtin only
     import mediapipe as mp
 
     classifier = vision.ImageClassifier.create_from_model_path(str(SHIPPED))
@@ -248,3 +236,21 @@ def test_shipped_metadata_json_describes_the_shipped_file():
     (entry,) = [a for a in meta["artifacts"] if a["file"] == SHIPPED.name]
     assert (entry["bytes"], entry["sha256"]) == artifact_digest(SHIPPED)
     assert entry["metadata"]["labels"] == "labels.txt, packed in the file"
+
+
+def test_custom_ops_spots_a_flex_op():
+    """What Keras's model.export(format="litert") allows by default and MediaPipe cannot run."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 3, 3], tf.float32)])
+    def determinant(x):
+        return tf.linalg.det(x)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [determinant.get_concrete_function()], determinant
+    )
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.TFLITE_BUILTINS,
+        tf.lite.OpsSet.SELECT_TF_OPS,
+    ]
+    assert custom_ops(converter.convert()) == ["FlexMatrixDeterminant"]
