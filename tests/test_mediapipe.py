@@ -165,18 +165,28 @@ def test_metadata_failure_keeps_the_plain_file(trained_cnn, tmp_path, monkeypatc
 
 
 def test_other_input_size_and_classes(tmp_path):
-    """An image-folder model: labels are its classes, the size its input (64x64, 3 classes)."""
+    """An image-folder model: labels are its class folders, the size its input (64x64, 3)."""
     import keras
 
-    from cifar.data import ImageData
+    from cifar.data.folder import load_image_folder
+    from cifar.imageio import encode_png
     from exports import Exporter
 
     rng = np.random.default_rng(0)
-    colours = np.array([[200, 40, 40], [40, 200, 40], [40, 40, 200]])
-    y = np.arange(90) % 3
-    x = np.clip(colours[y][:, None, None] + rng.normal(0, 20, (90, 64, 64, 3)), 0, 255)
-    data = ImageData(x.astype(np.uint8), y, x[:30].astype(np.uint8), y[:30],
-                     ["red things", "green things", "blue things"], "synthetic 64x64")  # fmt: skip
+    colours = {
+        "blue_things": [40, 40, 200],
+        "green_things": [40, 200, 40],
+        "red_things": [200, 40, 40],
+    }
+    for name, colour in colours.items():
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for i in range(30):
+            pixels = np.clip(np.array(colour) + rng.normal(0, 20, (80, 72, 3)), 0, 255)
+            (tmp_path / "photos" / name / f"{i}.png").write_bytes(
+                encode_png(pixels.astype(np.uint8))
+            )
+    data = load_image_folder(tmp_path / "photos", image_size=64)
+    assert data.class_names == list(colours) and data.image_shape == (64, 64, 3)
     keras.utils.set_random_seed(0)
     inputs = keras.Input((64, 64, 3))
     h = keras.layers.Rescaling(1 / 255)(inputs)
@@ -184,16 +194,17 @@ def test_other_input_size_and_classes(tmp_path):
     model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(h))
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(data.x_train.astype("float32"), data.y_train, epochs=30, verbose=0)
-    result = Exporter(model, data=data, verify_n=30, representative_n=30, log=None).export(
-        ["tflite", "tflite-int8"], out_dir=tmp_path
+    result = Exporter(model, data=data, verify_n=18, representative_n=30, log=None).export(
+        ["tflite", "tflite-int8"], out_dir=tmp_path / "export"
     )
     for path in result.artifacts.values():
         assert embedded_labels(path) == data.class_names
+        assert TFLiteClassifier(path).input_size == 64
         assert "64x64" in _metadata_json(path)["subgraph_metadata"][0][
             "input_tensor_metadata"][0]["description"]  # fmt: skip
         with MediaPipeClassifier(path) as clf:
-            top = clf.classify(data.x_test[1])  # a green image
-        assert len(top) == 3 and top[0][1] == "green things"
+            top = [clf.classify(image)[0][1] for image in data.x_test]
+        assert top == [data.class_names[label] for label in data.y_test]
 
 
 def test_shipped_model_classifies_a_photo_with_cifar10_names():
