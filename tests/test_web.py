@@ -8,7 +8,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, requires_cifar
 
 from cifar import cli
 from cifar.errors import ConfigError, ModelError
@@ -116,3 +116,22 @@ def test_cli_web_errors_are_one_line(tmp_path, capsys):
     assert "--web needs a TFLite format" in capsys.readouterr().err
     assert cli.main(["serve", "web", str(tmp_path)]) == 2
     assert "not a classifier page" in capsys.readouterr().err
+
+
+@requires_cifar
+def test_cli_exports_a_run_and_writes_its_page(page, trained_cnn, tmp_path, capsys):
+    from test_exports import make_run_dir
+
+    model, data = trained_cnn
+    run = make_run_dir(tmp_path, model, data)
+    web_dir = tmp_path / "web"
+    code = cli.main(
+        ["export", str(run), "--formats", "tflite,tflite-int8", "--web", str(web_dir),
+         "--verify-n", "50", "--representative-n", "50"]
+    )  # fmt: skip
+    assert code == 0
+    assert f"cifar serve web {web_dir}" in capsys.readouterr().out
+    config = json.loads((web_dir / "app-config.json").read_text())
+    assert config["source_file"] == "model_float32.tflite"  # no float16 exported: the first
+    exported = run / "export" / "model_float32.tflite"
+    assert (web_dir / "model.tflite").read_bytes() == exported.read_bytes()
