@@ -15,6 +15,7 @@ the LiteRT interpreter on the same images. ``tests/test_web.py`` drives the same
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import shutil
 import sys
@@ -58,14 +59,33 @@ def write_pngs(images: np.ndarray, folder: Path) -> list[Path]:
     return paths
 
 
+# How an image reaches the page: a dropped or pasted File, built in the page from the bytes.
+_HAND_OVER = """([kind, name, b64]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([bytes], name, { type: "image/png" }));
+  if (kind === "paste") {
+    document.dispatchEvent(new ClipboardEvent("paste", { clipboardData: transfer }));
+  } else {
+    document.getElementById("drop").dispatchEvent(
+      new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+  }
+}"""
+
+
 def classify_in_browser(
     page_dir: Path,
     images: list[Path],
     chromium: str,
     screenshot: Path | None = None,
     timeout_ms: int = 180_000,
+    methods: tuple[str, ...] = ("file",),
 ) -> tuple[list[dict], list[str]]:
-    """Serve ``page_dir``, classify ``images`` through its file input in headless Chromium.
+    """Serve ``page_dir``, classify ``images`` in headless Chromium, one at a time.
+
+    Args:
+        methods: how image ``i`` is handed over, ``methods[i % len(methods)]``: ``file`` (the
+            page's file input), ``paste`` (a clipboard paste) or ``drop`` (dropped on the page).
 
     Returns:
         the page's ``window.classifications`` (name, top-3 categories, ms) and every URL the
@@ -95,7 +115,12 @@ def classify_in_browser(
                 if page.evaluate("document.body.dataset.state") == "error":
                     raise RuntimeError(page.locator("#status").inner_text())
                 for i, image in enumerate(images, start=1):
-                    page.set_input_files("#file", str(image))
+                    method = methods[(i - 1) % len(methods)]
+                    if method == "file":
+                        page.set_input_files("#file", str(image))
+                    else:
+                        b64 = base64.b64encode(image.read_bytes()).decode()
+                        page.evaluate(_HAND_OVER, [method, image.name, b64])
                     page.wait_for_function(
                         f"document.body.dataset.count === '{i}'", timeout=timeout_ms
                     )

@@ -72,9 +72,11 @@ def test_browser_classifies_like_litert_without_leaving_localhost(page, trained_
     images = data.x_test[:5]
     files = write_pngs(images, tmp_path / "images")
     shot = ARTIFACTS / "web_classify.png"
-    results, urls = classify_in_browser(page, files, chromium, screenshot=shot)
+    methods = ("file", "paste", "drop")
+    results, urls = classify_in_browser(page, files, chromium, screenshot=shot, methods=methods)
     probs = TFLiteClassifier(page / "model.tflite").predict(images)
-    assert [r["name"] for r in results] == [f.name for f in files]
+    names = [f.name if i % 3 != 1 else "pasted image" for i, f in enumerate(files)]
+    assert [r["name"] for r in results] == names  # picked, pasted, dropped, picked, pasted
     for row, result in zip(probs, results, strict=True):
         top = result["categories"]
         assert len(top) == 3
