@@ -3,6 +3,7 @@
 Usage::
 
     python experiments/bench_web.py MODEL.tflite [MODEL.tflite...] [--n 50] [--data-dir DIR]
+        [--write]
 
 For each model: writes the page (``exports.web.write_web_app``) into a temporary folder, serves
 it on localhost, opens it in headless Chromium (Playwright), picks ``--n`` CIFAR-10 test images
@@ -151,6 +152,7 @@ def leaves_localhost(urls: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Print the page's per-image latency and agreement for each model; exit 1 on a failure."""
     from cifar.data import load_cifar10
+    from experiments.benchlog import machine_line, write_section
     from exports.tflite_runner import TFLiteClassifier
     from exports.web import write_web_app
 
@@ -158,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("models", nargs="+", help=".tflite files with metadata")
     parser.add_argument("--n", type=int, default=50, help="test images (default 50)")
     parser.add_argument("--data-dir", default=os.environ.get("CIFAR10_DIR"))
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args(argv)
     chromium = find_chromium()
     if chromium is None:
@@ -165,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     data = load_cifar10(args.data_dir)
     images = data.x_test[: args.n]
+    lines = [machine_line(), ""]
     with tempfile.TemporaryDirectory() as tmp:
         files = write_pngs(images, Path(tmp) / "images")
         for model in args.models:
@@ -175,13 +179,16 @@ def main(argv: list[str] | None = None) -> int:
             top1 = [data.class_names.index(r["categories"][0]["categoryName"]) for r in results]
             agree = np.mean(probs[np.arange(len(top1)), top1] >= probs.max(1) - 1e-6)
             ms = np.array([r["ms"] for r in results])
-            print(
-                f"{model}: {len(results)} CIFAR-10 (JPEG-q75 reconstruction) test images in "
+            lines.append(
+                f"- {model}: {len(results)} CIFAR-10 (JPEG-q75 reconstruction) test images in "
                 f"headless Chromium {chromium}: first image {ms[0]:.1f} ms, then median "
                 f"{np.median(ms[1:]):.1f} ms, p90 {np.percentile(ms[1:], 90):.1f} ms per image; "
                 f"top-1 agreement with LiteRT {agree:.2%}; requests outside localhost: "
                 f"{len(leaves_localhost(urls))}"
             )
+            print(lines[-1])
+    if args.write:
+        write_section("bench_web", "Classifier page in headless Chromium (MediaPipe WASM)", lines)
     return 0
 
 

@@ -114,8 +114,10 @@ def write_web_app(
         ConfigError: the MediaPipe package cannot be fetched.
     """
     model = Path(model_path)
-    if not model.is_file() or model.suffix != ".tflite":
+    if model.suffix != ".tflite":
         raise ModelError(f"{model} is not a .tflite file")
+    if not model.is_file():
+        raise ModelError(f"TFLite model {model} does not exist")
     labels = embedded_labels(model)
     if labels is None:
         raise ModelError(
