@@ -34,6 +34,10 @@ from exports.verify import (
 )
 
 WORK_PREFIX = ".tmp-export-"
+# Top-1 agreement of MediaPipe's ImageClassifier with LiteRT on the same file below which the
+# export warns (the consumer's runtime should reproduce the file; int8 scores tie more often).
+MEDIAPIPE_AGREEMENT = 0.99
+MEDIAPIPE_AGREEMENT_INT8 = 0.97
 
 
 class ExportError(ModelError):
@@ -307,10 +311,17 @@ class Exporter:
         try:
             from exports.mediapipe_check import mediapipe_agreement
 
-            return mediapipe_agreement(path, images, runtime.predict(images))
+            agreement = mediapipe_agreement(path, images, runtime.predict(images))
         except Exception as exc:  # reported, not fatal: the file itself was verified in LiteRT
             self.log(f"{fmt.name}: MediaPipe check failed ({_cause(exc)})")
             return None
+        expected = MEDIAPIPE_AGREEMENT_INT8 if fmt.input_dtype == "uint8" else MEDIAPIPE_AGREEMENT
+        if agreement < expected:
+            self.log(
+                f"warning: {fmt.name}: MediaPipe's top-1 agrees with LiteRT on only "
+                f"{agreement:.2%} of the images (expected at least {expected:.0%})"
+            )
+        return agreement
 
     def _saved_model(self, work: Path) -> Path:
         """The SavedModel TFLite converts from: this export's, else an intermediate one."""

@@ -81,14 +81,26 @@ def fetch_tasks_vision(cache_dir: str | os.PathLike | None = None, timeout: floa
             reason = lines[-1] if lines else f"exit status {done.returncode}"
             raise ConfigError(f"npm pack {PACKAGE}@{VERSION} failed (offline?): {reason}")
         unpacked = Path(tmp) / "unpacked"
-        with tarfile.open(tarballs[0]) as archive:
-            archive.extractall(unpacked, filter="data")
+        _extract(tarballs[0], unpacked)
         if not _complete(unpacked / "package"):
             raise ConfigError(f"{PACKAGE}@{VERSION} from npm lacks the expected files")
         package.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(package, ignore_errors=True)
         os.replace(unpacked / "package", package)
     return package
+
+
+def _extract(tarball: Path, into: Path) -> None:
+    """Unpack an npm tarball, refusing links and paths that leave ``into``."""
+    with tarfile.open(tarball) as archive:
+        if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4 checks this itself
+            archive.extractall(into, filter="data")
+            return
+        for member in archive.getmembers():
+            target = (into / member.name).resolve()
+            if member.issym() or member.islnk() or not target.is_relative_to(into.resolve()):
+                raise ConfigError(f"{tarball.name}: unsafe entry {member.name!r}")
+        archive.extractall(into)
 
 
 def _complete(package: Path) -> bool:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, SHARED
 
+from exports.exporter import MEDIAPIPE_AGREEMENT, MEDIAPIPE_AGREEMENT_INT8
 from exports.mediapipe_check import MediaPipeClassifier, top1_agreement
 from exports.mediapipe_compat import load_metadata_writer, minimum_parser_version
 from exports.tflite_graph import custom_ops
@@ -16,7 +17,10 @@ from exports.tflite_runner import TFLiteClassifier, load_images
 
 TFLITE = ["tflite", "tflite-fp16", "tflite-dynamic", "tflite-int8"]
 # Required top-1 agreement of MediaPipe with the LiteRT runner on the same file (issue #14).
-MIN_AGREEMENT = {"tflite": 0.99, "tflite-fp16": 0.99, "tflite-dynamic": 0.99, "tflite-int8": 0.97}
+MIN_AGREEMENT = {
+    name: MEDIAPIPE_AGREEMENT_INT8 if name == "tflite-int8" else MEDIAPIPE_AGREEMENT
+    for name in TFLITE
+}
 SHIPPED = ROOT / "models" / "model_float16.tflite"
 PHOTO = SHARED / "data" / "cats_and_dogs_filtered" / "validation" / "cats" / "cat.2000.jpg"
 
@@ -162,6 +166,19 @@ def test_metadata_failure_keeps_the_plain_file(trained_cnn, tmp_path, monkeypatc
     assert any("metadata skipped (ImportError: No module named" in line for line in lines)
     (entry,) = json.loads(result.metadata_path.read_text())["artifacts"]
     assert "skipped" in entry["metadata"] and "mediapipe_agreement" not in entry
+
+
+def test_export_warns_when_mediapipe_disagrees(trained_cnn, tmp_path, monkeypatch):
+    from exports import Exporter, mediapipe_check
+
+    monkeypatch.setattr(mediapipe_check, "mediapipe_agreement", lambda *_args: 0.5)
+    model, data = trained_cnn
+    lines = []
+    result = Exporter(
+        model, class_names=data.class_names, data=data, verify_n=50, log=lines.append
+    ).export(["tflite"], out_dir=tmp_path)
+    assert result.verifications[1].mediapipe_agreement == 0.5
+    assert any("MediaPipe's top-1 agrees with LiteRT on only 50.00%" in line for line in lines)
 
 
 def test_other_input_size_and_classes(tmp_path):
