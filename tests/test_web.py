@@ -137,3 +137,18 @@ def test_cli_exports_a_run_and_writes_its_page(page, trained_cnn, tmp_path, caps
     assert config["source_file"] == "model_float32.tflite"  # no float16 exported: the first
     exported = run / "export" / "model_float32.tflite"
     assert (web_dir / "model.tflite").read_bytes() == exported.read_bytes()
+
+
+def test_tarball_escaping_its_folder_is_refused(tmp_path, monkeypatch):
+    import io
+    import tarfile
+
+    tarball = tmp_path / "evil.tgz"
+    with tarfile.open(tarball, "w:gz") as archive:
+        info = tarfile.TarInfo("../outside.txt")
+        info.size = 2
+        archive.addfile(info, io.BytesIO(b"hi"))
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)  # the Python < 3.11.4 path
+    with pytest.raises(ConfigError, match="unsafe entry"):
+        web._extract(tarball, tmp_path / "into")
+    assert not (tmp_path / "outside.txt").exists()
