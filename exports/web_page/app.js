@@ -82,6 +82,7 @@ async function classifyBlob(blob, name) {
 
 $("file").addEventListener("change", async (event) => {
   for (const file of event.target.files) await classifyBlob(file, file.name);
+  event.target.value = ""; // picking the same file again fires "change" again
 });
 
 const drop = $("drop");
