@@ -34,6 +34,10 @@ from exports.verify import (
 )
 
 WORK_PREFIX = ".tmp-export-"
+# Top-1 agreement of MediaPipe's ImageClassifier with LiteRT on the same file below which the
+# export warns (the consumer's runtime should reproduce the file; int8 scores tie more often).
+MEDIAPIPE_AGREEMENT = 0.99
+MEDIAPIPE_AGREEMENT_INT8 = 0.97
 
 
 class ExportError(ModelError):
@@ -72,6 +76,8 @@ class Exporter:
     Every artefact is built under a hidden temporary folder in the export directory, loaded in
     its real runtime (TensorFlow, LiteRT, ONNX Runtime), compared with the Keras model on the
     same test images, and only then moved to its final name; a failed format leaves nothing.
+    TFLite files get MediaPipe image-classifier metadata (:mod:`exports.tflite_metadata`) and
+    are also run in MediaPipe's ImageClassifier (the table's ``mediapipe`` column).
 
     Args:
         model_or_run_dir: a run directory (``best_model.keras``, ``labels.txt``,
@@ -230,6 +236,8 @@ class Exporter:
             reason = parity_failure(row, fmt.min_agreement, fmt.max_abs_diff) if self.gate else ""
             if reason and fmt.max_abs_diff is None:  # reduced precision: maybe a fragile model
                 reason += "; to keep the file anyway pass --no-gate (Exporter(gate=False))"
+            if "embedded" in settings.get("metadata", {}):
+                row.mediapipe_agreement = self._mediapipe_agreement(fmt, tmp, runtime, images)
             found = training_ops(tmp, runtime.kind)
             if found:
                 reason = reason or f"graph contains training-only ops {', '.join(found)}"
@@ -276,7 +284,44 @@ class Exporter:
         saved_model = self._saved_model(work)
         mode = TFLITE_MODES[fmt.name]
         settings = write_tflite(saved_model, path, mode, self.representative, self.selective)
-        return {**settings, "converted_from": "savedmodel"}
+        # Last: precision and compaction rewrite the flatbuffer, the metadata goes on the result.
+        return {**settings, "converted_from": "savedmodel", "metadata": self._embed(fmt, path)}
+
+    def _embed(self, fmt: ExportFormat, path: Path) -> dict:
+        """Add MediaPipe image-classifier metadata to ``path``; on failure keep the plain file."""
+        src = self.source
+        try:
+            from exports.tflite_metadata import embed_metadata
+
+            return embed_metadata(
+                path, src.class_names, src.model_name or src.model.name, src.run_name
+            )
+        except Exception as exc:  # MediaPipe's writer failing to import included: still a model
+            reason = _cause(exc)
+            self.log(
+                f"{fmt.name}: metadata skipped ({reason}); the file runs in LiteRT and "
+                "cifar predict, but MediaPipe Tasks will not load it"
+            )
+            return {"skipped": reason}
+
+    def _mediapipe_agreement(
+        self, fmt: ExportFormat, path: Path, runtime: Runtime, images: np.ndarray
+    ) -> float | None:
+        """Top-1 agreement of MediaPipe's ImageClassifier with LiteRT on ``path`` (None: failed)."""
+        try:
+            from exports.mediapipe_check import mediapipe_agreement
+
+            agreement = mediapipe_agreement(path, images, runtime.predict(images))
+        except Exception as exc:  # reported, not fatal: the file itself was verified in LiteRT
+            self.log(f"{fmt.name}: MediaPipe check failed ({_cause(exc)})")
+            return None
+        expected = MEDIAPIPE_AGREEMENT_INT8 if fmt.input_dtype == "uint8" else MEDIAPIPE_AGREEMENT
+        if agreement < expected:
+            self.log(
+                f"warning: {fmt.name}: MediaPipe's top-1 agrees with LiteRT on only "
+                f"{agreement:.2%} of the images (expected at least {expected:.0%})"
+            )
+        return agreement
 
     def _saved_model(self, work: Path) -> Path:
         """The SavedModel TFLite converts from: this export's, else an intermediate one."""

@@ -50,6 +50,23 @@ def compact(model_bytes: bytes) -> bytes:
     return _serialise(flatbuffer_utils.convert_bytearray_to_object(bytearray(model_bytes)))
 
 
+def custom_ops(model_bytes: bytes) -> list[str]:
+    """Names of the non-builtin (custom or Flex, i.e. Select TF) ops in a ``.tflite`` model.
+
+    MediaPipe Tasks and the browser runtime have only LiteRT's builtin kernels, so an exported
+    file must have none (the converter here never enables ``SELECT_TF_OPS``, unlike Keras's
+    ``model.export(format="litert")``).
+    """
+    model = schema.Model.GetRootAs(model_bytes, 0)
+    names = []
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        # Old files store small builtin codes in the deprecated byte field only.
+        if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) == schema.BuiltinOperator.CUSTOM:
+            names.append((code.CustomCode() or b"?").decode())
+    return names
+
+
 @dataclass(frozen=True)
 class Float16Constant:
     """A constant that a float16 model stores in float16 and widens with a ``DEQUANTIZE`` op.

@@ -28,6 +28,8 @@ class Verification:
     max_abs_diff: float
     latency_ms: float
     bytes: int | None = None
+    # Top-1 agreement of MediaPipe's ImageClassifier with LiteRT on the same file (TFLite only).
+    mediapipe_agreement: float | None = None
 
     def to_dict(self) -> dict:
         """Plain data for ``metadata.json`` (rounded for reading)."""
@@ -36,6 +38,10 @@ class Verification:
         data["accuracy"] = round(self.accuracy, 6)
         data["max_abs_diff"] = float(f"{self.max_abs_diff:.3g}")
         data["latency_ms"] = round(self.latency_ms, 3)
+        if self.mediapipe_agreement is None:
+            del data["mediapipe_agreement"]
+        else:
+            data["mediapipe_agreement"] = round(self.mediapipe_agreement, 6)
         return data
 
 
@@ -118,14 +124,15 @@ def format_table(rows: list[Verification], failures: dict[str, str] | None = Non
     """The verification table printed after every export."""
     header = (
         f"{'format':<15} {'file':<22} {'agree':>8} {'accuracy':>8} {'max|dp|':>9} "
-        f"{'size':>9} {'latency':>9}"
+        f"{'size':>9} {'latency':>9} {'mediapipe':>9}"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
         size = f"{r.bytes / 1e6:.2f} MB" if r.bytes is not None else "-"
+        mediapipe = f"{r.mediapipe_agreement:.2%}" if r.mediapipe_agreement is not None else "-"
         lines.append(
             f"{r.format:<15} {r.file:<22} {r.agreement:>8.2%} {r.accuracy:>8.2%} "
-            f"{r.max_abs_diff:>9.2g} {size:>9} {r.latency_ms:>6.2f} ms"
+            f"{r.max_abs_diff:>9.2g} {size:>9} {r.latency_ms:>6.2f} ms {mediapipe:>9}"
         )
     for name, cause in (failures or {}).items():
         lines.append(f"{name:<15} FAILED: {cause}")

@@ -18,6 +18,7 @@ from exports import Exporter
 from exports.exporter import WORK_PREFIX, ExportError
 from exports.formats import FORMATS, parse_formats
 from exports.metadata import artifact_digest
+from exports.tflite_graph import custom_ops
 from exports.to_onnx import OPSET
 from exports.verify import training_ops
 
@@ -302,6 +303,8 @@ def test_mobilenet_resizes_inside_every_exported_file(small_data, tmp_path):
         runtime = load_runtime(result.artifacts[name])
         assert runtime.input_size == 32
         np.testing.assert_allclose(runtime.predict(images), reference, atol=1e-4)
+    # Builtin ops only: a Flex (Select TF) op would not run in MediaPipe or in the browser.
+    assert custom_ops(result.artifacts["tflite"].read_bytes()) == []
     import onnx
 
     ops = {n.op_type for n in onnx.load(str(result.artifacts["onnx"])).graph.node}

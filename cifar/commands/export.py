@@ -12,7 +12,12 @@ FORMATS_HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``cifar export``."""
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder with best_model.keras")
+    parser.add_argument(
+        "run_dir",
+        metavar="RUN_DIR",
+        help="a run folder with best_model.keras (or, with --web only, a .tflite file with "
+        "metadata, e.g. models/model_float16.tflite)",
+    )
     parser.add_argument("--formats", default="all", help=FORMATS_HELP)
     parser.add_argument("--out-dir", help="where to write (default: RUN_DIR/export)")
     parser.add_argument(
@@ -34,6 +39,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: the few numerically sensitive parts stay float32)",
     )
     parser.add_argument(
+        "--web",
+        metavar="DIR",
+        help="also write a static classifier page that runs the model in the browser "
+        "(MediaPipe Tasks, WASM; needs npm once to fetch @mediapipe/tasks-vision); serve it "
+        "with `cifar serve web DIR`",
+    )
+    parser.add_argument(
+        "--web-format",
+        help="the TFLite file the page runs (default: tflite-fp16 when exported, else the first "
+        "TFLite format exported)",
+    )
+    parser.add_argument(
         "--no-gate",
         action="store_true",
         help="keep files whose top-1 agreement with Keras is below their gate (still reported)",
@@ -42,10 +59,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export, verify every artefact in its runtime, print the table; exit 2 if any failed."""
+    from pathlib import Path
+
+    if Path(args.run_dir).suffix == ".tflite":
+        return _web_only(args)  # no TensorFlow needed
     from exports import Exporter
     from exports.formats import parse_formats
 
-    parse_formats(args.formats)  # reject a typo before loading the model and the data
+    chosen = [f.name for f in parse_formats(args.formats)]  # a typo fails before any loading
+    web_format = _web_format(args, chosen) if args.web else None
     exporter = Exporter(
         args.run_dir,
         data_dir=args.data_dir,
@@ -54,5 +76,41 @@ def run(args: argparse.Namespace) -> int:
         gate=not args.no_gate,
         selective=not args.plain_quantization,
     )
-    exporter.export(args.formats, args.out_dir)
+    result = exporter.export(args.formats, args.out_dir)
+    if web_format:
+        from exports.web import write_web_app
+
+        page = write_web_app(result.artifacts[web_format], args.web)
+        print(f"wrote the classifier page {page}; serve it with: cifar serve web {args.web}")
+    return 0
+
+
+def _web_format(args: argparse.Namespace, chosen: list[str]) -> str:
+    """The TFLite format the page runs: ``--web-format``, else float16, else the first TFLite."""
+    from cifar.errors import ConfigError
+    from exports.formats import FORMATS, parse_formats
+
+    if args.web_format:
+        (fmt,) = parse_formats(args.web_format)
+        if fmt.name not in chosen or FORMATS[fmt.name].runtime != "tflite":
+            raise ConfigError(f"--web-format {fmt.name} must be a TFLite format in --formats")
+        return fmt.name
+    tflite = [name for name in chosen if FORMATS[name].runtime == "tflite"]
+    if not tflite:
+        raise ConfigError("--web needs a TFLite format in --formats (e.g. tflite-fp16)")
+    return "tflite-fp16" if "tflite-fp16" in tflite else tflite[0]
+
+
+def _web_only(args: argparse.Namespace) -> int:
+    """``cifar export MODEL.tflite --web DIR``: the page for an existing file with metadata."""
+    from cifar.errors import ConfigError
+    from exports.web import write_web_app
+
+    if not args.web:
+        raise ConfigError(
+            f"{args.run_dir} is a .tflite file: pass a run folder to export, or add --web DIR "
+            "to write a classifier page for this file"
+        )
+    page = write_web_app(args.run_dir, args.web)
+    print(f"wrote the classifier page {page}; serve it with: cifar serve web {args.web}")
     return 0

@@ -1,4 +1,4 @@
-"""Serve a model: the Flask prediction API (gunicorn) or the Gradio demo."""
+"""Serve a model: the Flask prediction API (gunicorn), the Gradio demo, or the in-browser page."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``cifar serve api|gradio``."""
+    """Options of ``cifar serve api|gradio|web``."""
     from cifar.serving import DEFAULT_MAX_BATCH, DEFAULT_MAX_BYTES
 
     which = parser.add_subparsers(dest="app", required=True, metavar="APP")
@@ -36,12 +36,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cifar.serving.demo import add_arguments as add_demo_arguments
 
     add_demo_arguments(which.add_parser("gradio", help="the Gradio web demo"))
+    web = which.add_parser(
+        "web", help="the in-browser classifier page written by `cifar export --web DIR`"
+    )
+    web.add_argument("directory", metavar="DIR", help="the page folder")
+    web.add_argument("--host", default="127.0.0.1", help="interface to bind (default local)")
+    web.add_argument("--port", type=int, default=8000, help="port (default 8000)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Start the chosen server; it runs until interrupted."""
     from cifar.errors import ConfigError
 
+    if args.app == "web":
+        from cifar.serving.web import serve_web
+
+        serve_web(args.directory, host=args.host, port=args.port)
+        return 0
     if args.app == "gradio":
         from cifar.serving.demo import launch
 
