@@ -323,10 +323,10 @@ def test_resumed_run_is_the_uninterrupted_run(tmp_path, small_data, stop_at):
     data = small_data.subset(train=300, test=50)
     straight, resumed = _uninterrupted_and_resumed(tmp_path, cfg_for, data, stop_at)
     _assert_same_run(straight, resumed)
-    # ...and the check can tell: a different epoch order gives different losses.
-    shifted = Trainer(cnn_config(tmp_path / "other", phases, augment={"flip": True}), data=data)
-    shifted.fit()
-    assert [r["loss"] for r in history(shifted.run_dir)] != [r["loss"] for r in straight[0]]
+    if stop_at == 1:  # ...and the check can tell: other augmentation, other losses
+        other = Trainer(cnn_config(tmp_path / "other", phases, augment={"flip": True}), data=data)
+        other.fit()
+        assert [r["loss"] for r in history(other.run_dir)] != [r["loss"] for r in straight[0]]
 
 
 def test_resumed_cached_views_run_is_the_uninterrupted_run(tmp_path, small_data):
