@@ -57,7 +57,7 @@ def fit_multiworker(
         with tf.GradientTape() as tape:
             pred = model(x, training=True)
             per_example = loss_fn.call(y, pred)
-            loss = tf.nn.compute_average_loss(per_example, global_batch_size=n)
+            loss = tf.reduce_sum(per_example) / n  # tf.nn.compute_average_loss, exact count
             if model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
         grads = tape.gradient(loss, model.trainable_variables)

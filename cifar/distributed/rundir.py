@@ -35,7 +35,11 @@ def broadcast_text(strategy: tf.distribute.Strategy, text: str) -> str:
         keep = tf.cast(tf.equal(ctx.replica_id_in_sync_group, 0), tf.int32)
         return tf.constant(data) * keep
 
-    summed = strategy.reduce("SUM", strategy.run(first_replica_only), axis=None).numpy()
+    @tf.function  # strategy.run outside a tf.function is slow and warns about it
+    def broadcast():
+        return strategy.reduce("SUM", strategy.run(first_replica_only), axis=None)
+
+    summed = broadcast().numpy()
     return bytes(summed[summed > 0].astype(np.uint8)).decode("utf-8")
 
 
