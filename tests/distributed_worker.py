@@ -1,6 +1,6 @@
 """One training process of the distributed tests (run as a script, one per worker).
 
-Usage: python tests/distributed_worker.py STRATEGY RUNS_DIR WEIGHTS_OUT [N_TRAIN]
+Usage: python tests/distributed_worker.py STRATEGY RUNS_DIR WEIGHTS_OUT [ORDER]
 
 It also holds :class:`SaveWeights`, a callback the CLI tests add with
 ``--set 'callbacks.extra=["distributed_worker:SaveWeights"]'``.
@@ -8,6 +8,8 @@ It also holds :class:`SaveWeights`, a callback the CLI tests add with
 STRATEGY is ``default``, ``multiworker`` (cluster from TF_CONFIG) or ``mirrored2`` (MirroredStrategy
 over two logical CPU devices). Trains a small CNN without dropout on synthetic images for one
 epoch and saves the final weights to WEIGHTS_OUT (.npz); prints the metrics as the last line.
+ORDER is ``shuffled`` (the Trainer's pipeline, the default) or ``fixed`` (training images in
+their stored order; see :func:`fixed_order`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class SaveWeights(keras.callbacks.Callback):
 def main() -> None:
     """Train and save the weights."""
     strategy_name, runs_dir, out = sys.argv[1:4]
-    n_train = int(sys.argv[4]) if len(sys.argv) > 4 else 200
+    order = sys.argv[4] if len(sys.argv) > 4 else "shuffled"
     strategy = None
     if strategy_name == "mirrored2":
         import tensorflow as tf
@@ -53,6 +55,8 @@ def main() -> None:
     from cifar.config import load_config
     from cifar.trainer import Trainer
 
+    trainer_class = fixed_order(Trainer) if order == "fixed" else Trainer
+
     config = load_config(
         {
             "name": "dist",
@@ -65,10 +69,30 @@ def main() -> None:
             "callbacks": {"confusion_matrix_every": 0, "tensorboard": False},
         }
     )
-    trainer = Trainer(config, strategy=strategy, data=synthetic_data(n_train, 50), verbose=0)
+    trainer = trainer_class(config, strategy=strategy, data=synthetic_data(200, 50), verbose=0)
     metrics = trainer.fit()
     np.savez(out, *trainer.model.get_weights())
     print(json.dumps({"replicas": trainer.strategy.num_replicas_in_sync, **metrics["phases"][0]}))
+
+
+def fixed_order(trainer_class: type) -> type:
+    """``trainer_class`` training on its split without shuffling.
+
+    Keras's fit under a strategy draws one batch from a first pass over the training set before
+    training (``_maybe_symbolic_build`` in keras/src/backend/tensorflow/trainer.py), so a set
+    reshuffled at every pass trains in the order one device sees one epoch later: the weights
+    then differ by the order, not by the arithmetic this test checks.
+    """
+    from cifar.data.pipeline import make_dataset
+
+    class FixedOrder(trainer_class):
+        def build_datasets(self):
+            d = super().build_datasets()
+            x, y = d.data.x_train[d.train_idx], d.data.y_train[d.train_idx]
+            d.train = make_dataset(x, y, d.data.num_classes, self.image_size, 32)
+            return d
+
+    return FixedOrder
 
 
 if __name__ == "__main__":

@@ -148,18 +148,17 @@ def test_cli_strategy_errors_are_one_line(monkeypatch, capsys, args, message):
 # --------------------------------------------------------------------------- equal to one process
 
 
-@pytest.fixture(scope="module")
-def single_process_weights(tmp_path_factory):
+def one_process_weights(tmp, order: str):
     """Weights after one epoch (6 steps of 32 synthetic images) on one process, one device."""
-    tmp = tmp_path_factory.mktemp("single")
     out = tmp / "weights.npz"
-    proc = start([str(HELPER), "default", str(tmp / "runs"), str(out)], env_for(tmp), tmp / "log")
-    finish([proc], timeout=300)
+    args = [str(HELPER), "default", str(tmp / "runs"), str(out), order]
+    finish([start(args, env_for(tmp), tmp / "log")], timeout=300)
     return out
 
 
 @pytest.mark.slow
-def test_two_workers_train_like_one_process(tmp_path, single_process_weights):
+def test_two_workers_train_like_one_process(tmp_path, tmp_path_factory):
+    single_process_weights = one_process_weights(tmp_path_factory.mktemp("single"), "shuffled")
     ports = free_ports(2)
     procs = []
     for i in range(2):
@@ -182,8 +181,10 @@ def test_two_workers_train_like_one_process(tmp_path, single_process_weights):
 
 
 @pytest.mark.slow
-def test_mirrored_over_two_cpu_devices_trains_like_one_device(tmp_path, single_process_weights):
-    args = [str(HELPER), "mirrored2", str(tmp_path / "runs"), str(tmp_path / "w.npz")]
+def test_mirrored_over_two_cpu_devices_trains_like_one_device(tmp_path, tmp_path_factory):
+    # A fixed order: fit under a strategy trains a reshuffled set one pass later (see helper).
+    single_process_weights = one_process_weights(tmp_path_factory.mktemp("single"), "fixed")
+    args = [str(HELPER), "mirrored2", str(tmp_path / "runs"), str(tmp_path / "w.npz"), "fixed"]
     (out,) = finish([start(args, env_for(tmp_path), tmp_path / "log")], timeout=300)
     assert json.loads(out.strip().splitlines()[-1])["replicas"] == 2
     assert max_difference(tmp_path / "w.npz", single_process_weights) < 1e-5
