@@ -10,7 +10,7 @@ import json
 import keras
 import numpy as np
 import pytest
-from conftest import CIFAR_DIR, HAVE_WEIGHTS, ROOT, WEIGHTS, requires_cifar
+from conftest import CIFAR_DIR, HAVE_WEIGHTS, WEIGHTS, requires_cifar
 
 from cifar.config import load_config
 from cifar.data.pipeline import make_dataset
@@ -244,4 +244,3 @@ def test_subclass_hooks(tmp_path, small_data):
         "epoch:1",
         "end:b:1",
     ]
-
