@@ -87,6 +87,11 @@ def finish(procs: list[subprocess.Popen], timeout: float = 400) -> list[str]:
     return outputs
 
 
+def scratch_folders(tmp_path) -> list:
+    """The scratch folders of non-chief workers left in the test's temp folder."""
+    return sorted((tmp_path / "tmp").glob("cifar-worker*"))
+
+
 def max_difference(a, b) -> float:
     with np.load(a) as x, np.load(b) as y:
         assert x.files == y.files
@@ -177,7 +182,7 @@ def test_two_workers_train_like_one_process(tmp_path, tmp_path_factory):
     assert {"config.json", "history.json", "metrics.json", "best_model.keras"} <= {
         p.name for p in runs[0].iterdir()
     }
-    assert list((tmp_path / "tmp").iterdir()) == []  # the worker's scratch copy is gone
+    assert scratch_folders(tmp_path) == []  # the worker's scratch copy is gone
 
 
 @pytest.mark.slow
@@ -194,12 +199,13 @@ def test_mirrored_over_two_cpu_devices_trains_like_one_device(tmp_path, tmp_path
 
 
 def smoke_args(*extra: str) -> list[str]:
-    """``cifar train smoke`` on a small subset: 1 frozen epoch, then 3 fine-tuning epochs."""
+    """``cifar train smoke`` on a small subset: 1 frozen epoch, then 2 fine-tuning epochs."""
     sets = [
         "data.train_subset=300",
         "data.test_subset=1000",
         "phases.0.epochs=1",
-        "phases.1.epochs=3",
+        "phases.1.epochs=2",
+        "callbacks.confusion_matrix_every=0",  # saves a minute of tracing on a loaded machine
         "phases.1.patience=0",
         'callbacks.extra=["distributed_worker:SaveWeights"]',
     ]
@@ -234,8 +240,8 @@ def test_smoke_on_two_workers_killed_in_phase_2_and_resumed(tmp_path):
     # Worker 1 is told nothing about the run folder: it learns the chief's.
     first = smoke_args("smoke", "--strategy", "multiworker", "--set", f'runs_dir="{runs}"')
     procs = [worker(0, [*first, "--run-dir", str(run)], "first"), worker(1, first, "first")]
-    # Kill both once the first fine-tuning epoch is checkpointed (two are left).
-    state = wait_for_state(
+    # Kill both once the first fine-tuning epoch is checkpointed (during the second one).
+    wait_for_state(
         run / "checkpoint" / "state.json",
         lambda s: s["phase_index"] == 1 and s["phase_epochs_done"] >= 1,
         procs,
@@ -244,7 +250,7 @@ def test_smoke_on_two_workers_killed_in_phase_2_and_resumed(tmp_path):
         p.send_signal(signal.SIGKILL)
         p.wait()
     killed = json.loads((run / "checkpoint" / "state.json").read_text())
-    assert killed["phase_index"] == 1 and killed["global_epoch"] < 4, killed
+    assert killed["phase_index"] == 1 and killed["global_epoch"] == 2, killed
     done_epochs = killed["global_epoch"]
     assert not (run / "metrics.json").exists()
     first_log = (tmp_path / "first1.log").read_text()
@@ -253,27 +259,25 @@ def test_smoke_on_two_workers_killed_in_phase_2_and_resumed(tmp_path):
 
     # Both resume the chief's run (one machine: they share the filesystem).
     ports[:] = free_ports(2)
+    left_by_kill = scratch_folders(tmp_path)  # SIGKILL leaves worker 1 no time to clean up
     resume = ["-m", "cifar.cli", "train", "--resume", str(run)]
     outputs = finish([worker(0, resume, "resumed"), worker(1, resume, "resumed")])
     for out in outputs:
         assert f"at phase 2, epoch {done_epochs + 1}" in out
-        finished = [int(e) for e in _run_epochs(out)]
-        assert finished == list(range(done_epochs + 1, 5)), out  # no epoch done twice
+        assert _run_epochs(out) == list(range(done_epochs + 1, 4)), out  # no epoch done twice
     assert max_difference(tmp_path / "w0.npz", tmp_path / "w1.npz") == 0.0
     assert sorted(p.name for p in runs.iterdir()) == ["smoke-mw"]  # one run folder
     assert [(r["epoch"], r["phase"]) for r in json.loads((run / "history.json").read_text())] == [
         (1, "frozen"),
         (2, "finetune"),
         (3, "finetune"),
-        (4, "finetune"),
     ]
     for name in ("config.json", "metrics.json", "best_model.keras", "REPORT.md", "labels.txt"):
         assert (run / name).is_file(), name
     assert list((run / "tensorboard").rglob("events.out.tfevents*"))
-    assert list((tmp_path / "tmp").iterdir()) == []  # worker 1's scratch folders are gone
+    assert scratch_folders(tmp_path) == left_by_kill  # the resumed worker 1 removed its own
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["phases"][0]["cache"] == "off"
-    assert state["phase_index"] == 1
 
     # One process, same global batch and seed: the same accuracy within 2 points.
     env = env_for(tmp_path)
@@ -284,10 +288,9 @@ def test_smoke_on_two_workers_killed_in_phase_2_and_resumed(tmp_path):
     assert abs(metrics["test"]["accuracy"] - single["test"]["accuracy"]) <= 0.02, alone[0][-2000:]
 
 
-def _run_epochs(output: str) -> list[str]:
+def _run_epochs(output: str) -> list[int]:
     """The global epoch numbers of the progress lines in ``output``."""
+    marker = "(run epoch "
     return [
-        line.split("(run epoch ")[1].split(")")[0]
-        for line in output.splitlines()
-        if "(run epoch " in line
+        int(line.split(marker)[1].split(")")[0]) for line in output.splitlines() if marker in line
     ]
