@@ -136,6 +136,18 @@ def test_tf_config_names_the_workers_and_the_chief():
     assert (cluster.index, cluster.num_workers, cluster.is_chief) == (1, 2, False)
 
 
+def test_one_process_is_its_own_chief_and_broadcasts_to_itself():
+    import tensorflow as tf
+
+    from cifar.distributed import worker_role
+    from cifar.distributed.rundir import broadcast_text
+
+    role = worker_role(tf.distribute.get_strategy())
+    assert (role.index, role.count, role.is_chief, role.prefix) == (0, 1, True, "")
+    path = "runs/smoke-20261130-195855-ü"  # non-ASCII survives the byte encoding
+    assert broadcast_text(tf.distribute.get_strategy(), path) == path
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
