@@ -3,8 +3,9 @@
 Usage: python experiments/bench_multiworker.py [--data-dir DIR] [--images 4000] [--epochs 4]
        [--batch-size 64] [--model custom_cnn] [--write]
 
-Starts one worker process, then two (localhost TF_CONFIG, free ports), each running the
-Trainer with ``strategy = "multiworker"`` on the same CIFAR-10 subset and global batch; the
+Starts one process with the default strategy (``model.fit``), then one worker process, then
+two (localhost TF_CONFIG, free ports) running the Trainer with ``strategy = "multiworker"``, all
+on the same CIFAR-10 subset and global batch; the
 first epoch (tracing) is excluded and the median training-loop time of the others gives the
 steps/s. The two workers then time an all-reduce of a tensor as large as the model's gradients
 (what every training step exchanges). Two workers on one 2-core machine share the cores, so
@@ -46,7 +47,7 @@ def worker(args: argparse.Namespace) -> None:
             "name": "bench-mw",
             "runs_dir": args.runs_dir,
             "report": False,
-            "strategy": "multiworker",
+            "strategy": args.strategy,
             "data": {"batch_size": args.batch_size},
             "model": {"name": args.model, "weights": None},
             "phases": [{"name": "a", "trainable": "all", "epochs": args.epochs, "patience": 0}],
@@ -107,16 +108,20 @@ def free_ports(n: int) -> list[int]:
 
 
 def run_cluster(n: int, args: argparse.Namespace, runs_dir: str) -> dict:
-    """Start ``n`` localhost workers of this script and return the chief's result."""
+    """Start ``n`` localhost workers of this script (0: one default process); chief's result."""
     workers = [f"localhost:{p}" for p in free_ports(n)]
     procs = []
-    for i in range(n):
+    for i in range(max(n, 1)):
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-        env["TF_CONFIG"] = json.dumps(
-            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}
-        )
-        cmd = [sys.executable, __file__, "--worker", "--runs-dir", runs_dir, *_forwarded(args)]
+        env.pop("TF_CONFIG", None)
+        strategy = "multiworker" if n else "default"
+        if n:
+            env["TF_CONFIG"] = json.dumps(
+                {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}
+            )
+        cmd = [sys.executable, __file__, "--worker", "--strategy", strategy]
+        cmd += ["--runs-dir", runs_dir, *_forwarded(args)]
         procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True, cwd=ROOT))
     outputs = [p.communicate()[0] for p in procs]
     for p, out in zip(procs, outputs, strict=True):
@@ -143,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--runs-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--strategy", default="multiworker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         worker(args)
@@ -152,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
 
     lines = [f"machine: {machine_line()}"]
     with tempfile.TemporaryDirectory(prefix="bench-mw-") as runs_dir:
+        fit = run_cluster(0, args, runs_dir)
         one = run_cluster(1, args, runs_dir)
         two = run_cluster(2, args, runs_dir)
     lines += [
@@ -159,6 +166,8 @@ def main(argv: list[str] | None = None) -> None:
         f"({one['params']:,} trainable parameters), global batch {args.batch_size}, "
         f"{one['steps']} steps/epoch, median of epochs 2..{args.epochs}; Trainer with "
         "strategy multiworker (the distributed step of cifar/distributed/loop.py)",
+        f"1 process, model.fit (default strategy): {1000 / fit['step_ms']:.1f} steps/s "
+        f"({fit['step_ms']:.1f} ms/step)",
         f"1 worker:  {1000 / one['step_ms']:.1f} steps/s ({one['step_ms']:.1f} ms/step)",
         f"2 workers: {1000 / two['step_ms']:.1f} steps/s ({two['step_ms']:.1f} ms/step, "
         f"{two['step_ms'] - one['step_ms']:+.1f} ms/step against 1 worker on the same 2 cores)",
