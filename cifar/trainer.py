@@ -38,7 +38,7 @@ from cifar.config import TrainConfig, load_config
 from cifar.data import ImageData, load_cifar10, load_image_folder, stratified_split
 from cifar.data.augment import Augmenter
 from cifar.data.pipeline import make_dataset, prepare_images
-from cifar.distributed import make_strategy, worker_role
+from cifar.distributed import barrier, make_strategy, worker_role
 from cifar.distributed.rundir import agree_on_run_dir, remove_scratch, scratch_dir
 from cifar.errors import ConfigError
 from cifar.finetuning import leaf_layers
@@ -367,9 +367,12 @@ class Trainer:
             global_epoch = self._run_phase(phase, index, global_epoch, resume, t_start)
         training_seconds = time.perf_counter() - t_start
         self.model.save(self.run_dir / BEST_MODEL)
-        if not self.role.is_chief:  # the chief evaluates and reports; this copy is discarded
-            return self._metrics(training_seconds)
-        return self._finish(training_seconds)
+        # The chief evaluates and reports; the others wait for it, since a worker that exits
+        # first makes TensorFlow log on the chief that a task has crashed.
+        metrics = self._finish(training_seconds) if self.role.is_chief else None
+        if self.role.multiworker:
+            barrier(self.strategy)
+        return metrics or self._metrics(training_seconds)
 
     def _run_phase(
         self, phase: Phase, index: int, start_epoch: int, resume: dict | None, t_start: float

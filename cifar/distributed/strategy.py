@@ -57,3 +57,13 @@ def worker_role(strategy: tf.distribute.Strategy) -> WorkerRole:
     resolver = strategy.cluster_resolver
     count = len(resolver.cluster_spec().as_dict().get("worker", [])) or 1
     return WorkerRole(int(resolver.task_id or 0), count, multiworker=True)
+
+
+def barrier(strategy: tf.distribute.Strategy) -> None:
+    """Return once every worker has called it (a one-number all-reduce)."""
+
+    @tf.function  # strategy.run outside a tf.function is slow and warns about it
+    def meet():
+        return strategy.reduce("SUM", strategy.run(lambda: tf.constant(1)), axis=None)
+
+    meet()
