@@ -162,6 +162,20 @@ def test_cli_strategy_errors_are_one_line(monkeypatch, capsys, args, message):
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_multiworker_run_can_be_finished_on_one_process(tmp_path, monkeypatch):
+    from cifar.config import load_config
+    from cifar.trainer import resume_trainer
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    config = load_config("smoke", ["strategy=multiworker"]).to_dict()
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="needs TF_CONFIG"):
+        resume_trainer(tmp_path)  # the run's own strategy, and no cluster here
+    trainer = resume_trainer(tmp_path, "default")
+    assert trainer.config.strategy == "default" and not trainer.role.multiworker
+    assert trainer.run_dir == trainer.shared_run_dir == tmp_path
+
+
 # --------------------------------------------------------------------------- equal to one process
 
 
