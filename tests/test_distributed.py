@@ -23,6 +23,18 @@ from cifar.distributed import read_tf_config
 from cifar.errors import ConfigError
 
 HELPER = ROOT / "tests" / "distributed_worker.py"
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left():
+    """Kill the children a failed test left running (they would hold ports and cores)."""
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def free_ports(n: int) -> list[int]:
@@ -65,6 +77,7 @@ def start(args: list[str], env: dict, log_path) -> subprocess.Popen:
         [sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     proc.log_path = log_path
+    STARTED.append(proc)
     log.close()  # the child holds its own copy of the descriptor
     return proc
 
@@ -179,17 +192,20 @@ def test_a_multiworker_run_can_be_finished_on_one_process(tmp_path, monkeypatch)
 # --------------------------------------------------------------------------- equal to one process
 
 
-def one_process_weights(tmp, order: str):
-    """Weights after one epoch (6 steps of 32 synthetic images) on one process, one device."""
-    out = tmp / "weights.npz"
-    args = [str(HELPER), "default", str(tmp / "runs"), str(out), order]
-    finish([start(args, env_for(tmp), tmp / "log")], timeout=300)
-    return out
+def one_process(tmp, order: str) -> subprocess.Popen:
+    """Start the reference: one epoch (6 steps of 32 synthetic images), one process, one device.
+
+    Its weights land in ``tmp / "weights.npz"``; it runs beside the processes it is compared
+    with (start-up and tracing are mostly single-threaded, so the wall time overlaps).
+    """
+    args = [str(HELPER), "default", str(tmp / "runs"), str(tmp / "weights.npz"), order]
+    return start(args, env_for(tmp), tmp / "log")
 
 
 @pytest.mark.slow
 def test_two_workers_train_like_one_process(tmp_path, tmp_path_factory):
-    single_process_weights = one_process_weights(tmp_path_factory.mktemp("single"), "shuffled")
+    single = tmp_path_factory.mktemp("single")
+    reference = one_process(single, "shuffled")
     ports = free_ports(2)
     procs = []
     for i in range(2):
@@ -197,10 +213,11 @@ def test_two_workers_train_like_one_process(tmp_path, tmp_path_factory):
         env = env_for(tmp_path, tf_config(ports, i))
         procs.append(start(args, env, tmp_path / f"worker{i}.log"))
     outputs = finish(procs, timeout=300)
+    finish([reference], timeout=300)
     # Identical on both workers, and what one process computes on the whole global batch
     # (each worker sees only half of every batch: alone, it would train on other gradients).
     assert max_difference(tmp_path / "w0.npz", tmp_path / "w1.npz") == 0.0
-    assert max_difference(tmp_path / "w0.npz", single_process_weights) < 1e-5
+    assert max_difference(tmp_path / "w0.npz", single / "weights.npz") < 1e-5
     assert [json.loads(o.strip().splitlines()[-1])["replicas"] for o in outputs] == [2, 2]
     assert "[worker 1/2] [phase 1/1 a] epoch 1/1" in outputs[1]
     assert "have crashed" not in outputs[0]  # worker 1 waited for the chief before exiting
@@ -215,11 +232,12 @@ def test_two_workers_train_like_one_process(tmp_path, tmp_path_factory):
 @pytest.mark.slow
 def test_mirrored_over_two_cpu_devices_trains_like_one_device(tmp_path, tmp_path_factory):
     # A fixed order: fit under a strategy trains a reshuffled set one pass later (see helper).
-    single_process_weights = one_process_weights(tmp_path_factory.mktemp("single"), "fixed")
+    single = tmp_path_factory.mktemp("single")
+    reference = one_process(single, "fixed")
     args = [str(HELPER), "mirrored2", str(tmp_path / "runs"), str(tmp_path / "w.npz"), "fixed"]
-    (out,) = finish([start(args, env_for(tmp_path), tmp_path / "log")], timeout=300)
+    out, _ = finish([start(args, env_for(tmp_path), tmp_path / "log"), reference], timeout=300)
     assert json.loads(out.strip().splitlines()[-1])["replicas"] == 2
-    assert max_difference(tmp_path / "w.npz", single_process_weights) < 1e-5
+    assert max_difference(tmp_path / "w.npz", single / "weights.npz") < 1e-5
 
 
 # --------------------------------------------------------------------------- the smoke run
@@ -264,6 +282,13 @@ def test_smoke_on_two_workers_killed_in_phase_2_and_resumed(tmp_path):
         env["CIFAR_TEST_WEIGHTS"] = str(tmp_path / f"w{i}.npz")
         return start(args, env, tmp_path / f"{name}{i}.log")
 
+    # One process, same global batch and seed, for the accuracy (runs beside the workers).
+    env = env_for(tmp_path)
+    env["CIFAR_TEST_WEIGHTS"] = str(tmp_path / "alone.npz")
+    alone = start(
+        smoke_args("smoke", "--run-dir", str(tmp_path / "alone")), env, tmp_path / "a.log"
+    )
+
     # Worker 1 is told nothing about the run folder: it learns the chief's.
     first = smoke_args("smoke", "--strategy", "multiworker", "--set", f'runs_dir="{runs}"')
     procs = [worker(0, [*first, "--run-dir", str(run)], "first"), worker(1, first, "first")]
@@ -307,13 +332,10 @@ def test_smoke_on_two_workers_killed_in_phase_2_and_resumed(tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["phases"][0]["cache"] == "off"
 
-    # One process, same global batch and seed: the same accuracy within 2 points.
-    env = env_for(tmp_path)
-    env["CIFAR_TEST_WEIGHTS"] = str(tmp_path / "alone.npz")
-    args = smoke_args("smoke", "--run-dir", str(tmp_path / "alone"))
-    alone = finish([start(args, env, tmp_path / "alone.log")])
+    # The one-process run: the same accuracy within 2 points.
+    (alone_out,) = finish([alone])
     single = json.loads((tmp_path / "alone" / "metrics.json").read_text())
-    assert abs(metrics["test"]["accuracy"] - single["test"]["accuracy"]) <= 0.02, alone[0][-2000:]
+    assert abs(metrics["test"]["accuracy"] - single["test"]["accuracy"]) <= 0.02, alone_out[-2000:]
 
 
 def _run_epochs(output: str) -> list[int]:
