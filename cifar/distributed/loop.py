@@ -11,7 +11,8 @@ What it keeps from ``fit``: the callbacks (``CallbackList`` with the same ``para
 epoch ``logs`` keys: loss, accuracy, val_loss, val_accuracy), ``initial_epoch``/``epochs``,
 ``model.stop_training`` (early stopping) and ``model.history``. The train dataset is iterated
 through one iterator per call over ``dataset.repeat()``, ``steps_per_epoch`` batches per epoch,
-so a pipeline whose order is a function of the epoch plugs in unchanged.
+so a pipeline whose order is a function of the epoch plugs in unchanged. Not carried over:
+``jit_compile`` (the step is a plain ``tf.function``) and ``steps_per_execution``.
 """
 
 from __future__ import annotations
