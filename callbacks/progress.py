@@ -23,6 +23,7 @@ class ProgressETA(keras.callbacks.Callback):
             across phases; a resumed phase starts later than this).
         remaining_epochs_after: maximum epochs of the phases after this one.
         stream: where to print (stdout by default).
+        prefix: put in front of every line (says which worker speaks in a multi-worker run).
 
     Example:
         >>> ProgressETA("frozen", 0, num_phases=2, remaining_epochs_after=10)
@@ -36,6 +37,7 @@ class ProgressETA(keras.callbacks.Callback):
         phase_start_epoch: int = 0,
         remaining_epochs_after: int = 0,
         stream=None,
+        prefix: str = "",
     ):
         super().__init__()
         self.phase_name = phase_name
@@ -44,6 +46,7 @@ class ProgressETA(keras.callbacks.Callback):
         self.phase_start_epoch = phase_start_epoch
         self.remaining_epochs_after = remaining_epochs_after
         self.stream = stream or sys.stdout
+        self.prefix = prefix
         self._times: list[float] = []
 
     def on_train_begin(self, logs=None):
@@ -60,7 +63,7 @@ class ProgressETA(keras.callbacks.Callback):
         left = (self._end_epoch - epoch - 1) + self.remaining_epochs_after
         metrics = "  ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items() if "learning" not in k)
         print(
-            f"[phase {self.phase_index + 1}/{self.num_phases} {self.phase_name}] "
+            f"{self.prefix}[phase {self.phase_index + 1}/{self.num_phases} {self.phase_name}] "
             f"epoch {epoch - self.phase_start_epoch + 1}/{self._end_epoch - self.phase_start_epoch}"
             f" (run epoch {epoch + 1})  {metrics}  {_fmt(elapsed)}/epoch  "
             f"ETA <= {_fmt(avg * left)}",

@@ -19,6 +19,9 @@ from cifar.data.augment import AugmentConfig
 from cifar.errors import ConfigError
 from cifar.phases import Phase, reference_phases
 
+# What cifar.distributed.make_strategy builds for each name is decided there.
+STRATEGY_NAMES = ("default", "mirrored", "multiworker")
+
 
 @dataclass
 class DataConfig:
@@ -104,6 +107,8 @@ class TrainConfig:
         cache_dtype: storage type of cached activations (``float16`` halves memory and disk).
         jit_compile: XLA-compile the train step (Keras ``jit_compile``).
         report: write plots, TensorBoard images and REPORT.md/HTML when the run ends.
+        strategy: ``"default"`` (one device), ``"mirrored"`` (every GPU of this machine) or
+            ``"multiworker"`` (one process per machine, cluster from ``TF_CONFIG``).
     """
 
     name: str = "mobilenetv2_finetune"
@@ -113,6 +118,7 @@ class TrainConfig:
     cache_dtype: str = "float16"
     jit_compile: bool = False
     report: bool = True
+    strategy: str = "default"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     phases: list[Phase] = field(default_factory=reference_phases)
@@ -129,6 +135,11 @@ class TrainConfig:
         _check(self.seed >= 0, "seed", "must be >= 0")
         _check(self.cache in ("auto", "off"), "cache", "must be 'auto' or 'off'")
         _check(
+            self.strategy in STRATEGY_NAMES,
+            "strategy",
+            f"must be one of {', '.join(STRATEGY_NAMES)}",
+        )
+        _check(
             self.cache_dtype in ("float16", "float32"), "cache_dtype", "must be float16 or float32"
         )
         _check(
@@ -142,6 +153,11 @@ class TrainConfig:
             self.data.class_weight in (None, "balanced"),
             "data.class_weight",
             "must be 'balanced' or unset",
+        )
+        _check(
+            not (self.data.class_weight and self.strategy == "multiworker"),
+            "data.class_weight",
+            "not supported with strategy 'multiworker' (its train step has no sample weights)",
         )
         _check(self.data.batch_size >= 1, "data.batch_size", "must be >= 1")
         for key in ("train_subset", "test_subset"):

@@ -41,6 +41,8 @@ from cifar.data import ImageData, detect_dataset, load_cifar10, load_image_folde
 from cifar.data.augment import Augmenter
 from cifar.data.order import VIEW_STREAM, steps_per_epoch, stream_key
 from cifar.data.pipeline import make_dataset, prepare_images
+from cifar.distributed import barrier, make_strategy, worker_role
+from cifar.distributed.rundir import agree_on_run_dir, remove_scratch, scratch_dir
 from cifar.errors import ConfigError
 from cifar.finetuning import leaf_layers
 from cifar.models import create_model, default_input_size
@@ -93,9 +95,11 @@ class Trainer:
 
     Args:
         config: the run configuration (``TrainConfig()`` is the reference recipe).
-        strategy: a ``tf.distribute.Strategy``; model and optimizers are built in its scope.
+        strategy: a ``tf.distribute.Strategy``; model and optimizers are built in its scope
+            (default: the one ``config.strategy`` names).
         callbacks: extra Keras callbacks added to every phase.
-        run_dir: write into this folder instead of ``runs/<name>-<timestamp>/``.
+        run_dir: write into this folder instead of ``runs/<name>-<timestamp>/`` (several
+            workers: the chief's choice counts, and only the chief writes there).
         data: an already loaded :class:`~cifar.data.ImageData` (skips loading).
         verbose: Keras progress bar (1), none (0), or ``"auto"`` (bar only on a terminal).
 
@@ -117,11 +121,17 @@ class Trainer:
         verbose: int | str = "auto",
     ):
         self.config = (config or TrainConfig()).validate()
-        self.strategy = strategy or tf.distribute.get_strategy()
+        self.strategy = strategy or make_strategy(self.config.strategy)
+        self.role = worker_role(self.strategy)
         self.extra_callbacks = list(callbacks or [])
         self.verbose = (1 if sys.stdout.isatty() else 0) if verbose == "auto" else int(verbose)
         self.image_size = self.config.model.input_size or default_input_size(self.config.model.name)
-        self.run_dir = Path(run_dir) if run_dir else self._new_run_dir()
+        # The run every worker agrees on (checkpoints are read there); this process writes
+        # into run_dir, which is a scratch folder on workers other than the chief.
+        self.shared_run_dir = agree_on_run_dir(
+            self.strategy, self.role, Path(run_dir) if run_dir else self._new_run_dir()
+        )
+        self.run_dir = self.shared_run_dir if self.role.is_chief else scratch_dir(self.role)
         self._data = data
         self.model: keras.Model | None = None
         self.datasets: Datasets | None = None
@@ -244,7 +254,7 @@ class Trainer:
             cbs.append(self._early_stopping(phase))
         if cfg.tensorboard:
             cbs.append(PhaseTensorBoard(str(self.run_dir / "tensorboard"), index, phase.name))
-        if cfg.confusion_matrix_every:
+        if cfg.confusion_matrix_every and self.role.is_chief:  # only the chief's figures are kept
             from callbacks.confusion_matrix import ConfusionMatrixLogger
 
             cbs.append(
@@ -259,7 +269,9 @@ class Trainer:
         if cfg.progress:
             later = sum(p.epochs for p in self.config.phases[index + 1 :])
             n = len(self.config.phases)
-            cbs.append(ProgressETA(phase.name, index, n, start_epoch, later))
+            cbs.append(
+                ProgressETA(phase.name, index, n, start_epoch, later, prefix=self.role.prefix)
+            )
         cbs.extend(_import_callback(path) for path in cfg.extra)
         cbs.extend(self.extra_callbacks)
         # The checkpoint runs last so it sees the early-stopping counters of this epoch.
@@ -289,6 +301,11 @@ class Trainer:
         d = self.datasets
         plain = PhaseInputs(self.model, d.train_epochs(first_epoch, epochs), d.val, "off")
         if self.config.cache == "off":
+            return plain
+        if self.role.multiworker:
+            # Each worker would extract every activation (the cache is per machine) and race
+            # the others for the cache file; the speed-up is not worth a second code path.
+            self.log(f"cache: off for phase {phase.name!r}: several workers train it")
             return plain
         augment = self.config.data.augment
         views = 1
@@ -374,7 +391,7 @@ class Trainer:
 
     def log(self, message: str) -> None:
         """Print a progress message (override to route it elsewhere)."""
-        print(message, flush=True)
+        print(self.role.prefix + message, flush=True)
 
     def on_phase_begin(self, phase: Phase, index: int) -> None:
         """Called after the phase compiled and before it trains (override freely)."""
@@ -394,22 +411,31 @@ class Trainer:
 
     def fit(self) -> dict:
         """Run all phases (resuming from the run's checkpoint if any), evaluate, write results."""
+        try:
+            return self._fit()
+        finally:
+            if self.run_dir != self.shared_run_dir:
+                remove_scratch(self.run_dir)
+
+    def _fit(self) -> dict:
         self.prepare()
-        state = read_state(self.run_dir / CHECKPOINT_DIR)
-        self._write_run_info()
+        state = read_state(self.shared_run_dir / CHECKPOINT_DIR)
+        if self.role.is_chief:
+            self._write_run_info()
         start_phase, global_epoch = 0, 0
         if state is not None and state["phase_index"] >= len(self.config.phases):
-            metrics_file = self.run_dir / "metrics.json"
+            metrics_file = self.shared_run_dir / "metrics.json"
             if metrics_file.is_file():
-                print(f"{self.run_dir} is already complete; nothing to resume")
+                self.log(f"{self.shared_run_dir} is already complete; nothing to resume")
                 return json.loads(metrics_file.read_text())
         if state is not None:
             start_phase, global_epoch = state["phase_index"], state["global_epoch"]
             self.phase_summaries = state["completed_phases"]
-            folder = self.run_dir / CHECKPOINT_DIR / state["folder"]
+            folder = self.shared_run_dir / CHECKPOINT_DIR / state["folder"]
             self.model.load_weights(folder / WEIGHTS_FILE)
             load_random_state(self.model, folder)
-            print(f"resuming {self.run_dir} at phase {start_phase + 1}, epoch {global_epoch + 1}")
+            where = f"phase {start_phase + 1}, epoch {global_epoch + 1}"
+            self.log(f"resuming {self.shared_run_dir} at {where}")
         t_start = time.perf_counter() - (state or {}).get("training_seconds", 0.0)
         for index in range(start_phase, len(self.config.phases)):
             phase = self.config.phases[index]
@@ -417,7 +443,12 @@ class Trainer:
             global_epoch = self._run_phase(phase, index, global_epoch, resume, t_start)
         training_seconds = time.perf_counter() - t_start
         self.model.save(self.run_dir / BEST_MODEL)
-        return self._finish(training_seconds)
+        # The chief evaluates and reports; the others wait for it, since a worker that exits
+        # first makes TensorFlow log on the chief that a task has crashed.
+        metrics = self._finish(training_seconds) if self.role.is_chief else None
+        if self.role.multiworker:
+            barrier(self.strategy)
+        return metrics or self._metrics(training_seconds)
 
     def _run_phase(
         self, phase: Phase, index: int, start_epoch: int, resume: dict | None, t_start: float
@@ -434,7 +465,7 @@ class Trainer:
         callbacks = self.build_callbacks(phase, index, phase_start)
         self._t_start = t_start
         if resume and resume.get("phase_epochs_done", 0) > 0:
-            folder = self.run_dir / CHECKPOINT_DIR / resume["folder"]
+            folder = self.shared_run_dir / CHECKPOINT_DIR / resume["folder"]
             with self.strategy.scope():
                 load_optimizer(fit_model.optimizer, fit_model, folder)
             es = next((c for c in callbacks if isinstance(c, ResumableEarlyStopping)), None)
@@ -443,19 +474,34 @@ class Trainer:
         self.on_phase_begin(phase, index)
         counts = _param_counts(self.model)
         t0 = time.perf_counter()
-        history = fit_model.fit(
-            self.phase_inputs.train,
-            validation_data=self.phase_inputs.val,
-            initial_epoch=start_epoch,
-            epochs=max_epoch,
-            # The pipeline holds every epoch of the phase back to back, each shuffled by
-            # (seed, epoch): one iterator, so a resumed phase continues the same sequence.
-            steps_per_epoch=self.datasets.steps_per_epoch,
-            class_weight=self.class_weights(),
-            callbacks=callbacks,
-            verbose=self.verbose,
-            shuffle=False,
-        )
+        if self.role.multiworker:  # Keras's fit fails under this strategy (see the module)
+            from cifar.distributed.loop import fit_multiworker
+
+            history = fit_multiworker(
+                fit_model,
+                self.strategy,
+                self.phase_inputs.train,
+                self.phase_inputs.val,
+                steps_per_epoch=self.datasets.steps_per_epoch,
+                initial_epoch=start_epoch,
+                epochs=max_epoch,
+                callbacks=callbacks,
+                verbose=self.verbose,
+            )
+        else:
+            history = fit_model.fit(
+                self.phase_inputs.train,
+                validation_data=self.phase_inputs.val,
+                initial_epoch=start_epoch,
+                epochs=max_epoch,
+                # The pipeline holds every epoch of the phase back to back, each shuffled by
+                # (seed, epoch): one iterator, so a resumed phase continues the same sequence.
+                steps_per_epoch=self.datasets.steps_per_epoch,
+                class_weight=self.class_weights(),
+                callbacks=callbacks,
+                verbose=self.verbose,
+                shuffle=False,
+            )
         end_epoch = start_epoch + len(history.epoch)
         summary = self._phase_summary(phase, callbacks, phase_start, end_epoch, counts)
         summary["cache"] = self.phase_inputs.description
@@ -652,11 +698,16 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def resume_trainer(run_dir: str | Path, **kwargs) -> Trainer:
-    """A Trainer continuing the run in ``run_dir`` from its last checkpoint."""
+def resume_trainer(run_dir: str | Path, strategy_name: str | None = None, **kwargs) -> Trainer:
+    """A Trainer continuing the run in ``run_dir`` from its last checkpoint.
+
+    ``strategy_name`` replaces the run's ``strategy`` (e.g. finish on one process).
+    """
     run_dir = Path(run_dir)
     config_file = run_dir / "config.json"
     if not config_file.is_file():
         raise ConfigError(f"{run_dir} is not a run directory (no config.json)")
     config = load_config(json.loads(config_file.read_text()))
+    if strategy_name:
+        config.strategy = strategy_name
     return Trainer(config, run_dir=run_dir, **kwargs)

@@ -1,4 +1,7 @@
-"""The Trainer end to end: phases, early stopping, run directory, resume, strategies, hooks."""
+"""The Trainer end to end: phases, early stopping, run directory, resume, hooks.
+
+Strategies (mirrored, multiworker) are tested in test_distributed.py.
+"""
 
 from __future__ import annotations
 
@@ -244,44 +247,6 @@ def test_subclass_hooks(tmp_path, small_data):
         "epoch:1",
         "end:b:1",
     ]
-
-
-MIRRORED = textwrap.dedent(
-    """
-    import json, sys, tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
-    sys.path.insert(0, sys.argv[2])
-    from conftest import synthetic_data
-    from cifar.config import load_config
-    from cifar.trainer import Trainer
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    cfg = load_config({"name": "mirrored", "runs_dir": sys.argv[1],
-        "data": {"batch_size": 32}, "model": {"name": "custom_cnn", "weights": None},
-        "phases": [{"name": "a", "trainable": "all", "epochs": 2}],
-        "callbacks": {"confusion_matrix_every": 0, "progress": False}})
-    trainer = Trainer(cfg, strategy=strategy, data=synthetic_data(400, 100))
-    metrics = trainer.fit()
-    print(json.dumps({"replicas": strategy.num_replicas_in_sync,
-                      "accuracy": metrics["test"]["accuracy"]}))
-    """
-)
-
-
-@pytest.mark.slow
-def test_fit_under_mirrored_strategy_on_two_cpu_devices(tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-c", MIRRORED, str(tmp_path), str(ROOT / "tests")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["replicas"] == 2
-    assert result["accuracy"] > 0.3  # synthetic classes are easy; chance is 0.1
 
 
 def _uninterrupted_and_resumed(tmp_path, cfg_for, data, stop_at):

@@ -22,7 +22,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a config value with a dotted key, e.g. --set phases.1.epochs=5",
     )
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    parser.add_argument(
+        "--strategy",
+        metavar="NAME",
+        # Checked with the rest of the configuration (importing it here would load Keras).
+        help="default: one device; mirrored: every GPU of this machine; multiworker: one "
+        "process per machine, cluster from TF_CONFIG, worker 0 writes the run (sets strategy)",
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue an interrupted run (multiworker: every worker names the chief's run)",
+    )
     parser.add_argument("--run-dir", help="write into this folder instead of runs/<name>-<time>")
     parser.add_argument("--list", action="store_true", help="list the shipped experiments")
 
@@ -44,20 +55,24 @@ def run(args: argparse.Namespace) -> int:
                 "--resume takes the configuration from the run directory; "
                 "do not combine it with an experiment, --set or --data-dir"
             )
-        trainer = resume_trainer(args.resume)
+        trainer = resume_trainer(args.resume, args.strategy)
     else:
         if not args.experiment:
             raise ConfigError("name an experiment (cifar train --list shows them) or --resume")
         overrides = list(args.overrides)
         if args.data_dir:
             overrides.append(f"data.data_dir={_toml_string(args.data_dir)}")
+        if args.strategy:
+            overrides.append(f"strategy={_toml_string(args.strategy)}")
         config = load_config(args.experiment, overrides)
         trainer = Trainer(config, run_dir=args.run_dir)
-    print(f"run directory: {trainer.run_dir}")
+    # The Trainer built the strategy before anything else ran TensorFlow operations, as
+    # MultiWorkerMirroredStrategy requires; nothing above may run one.
+    print(f"{trainer.role.prefix}run directory: {trainer.shared_run_dir}", flush=True)
     try:
         trainer.fit()
     except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with: cifar train --resume {trainer.run_dir}")
+        print(f"\ninterrupted; continue with: cifar train --resume {trainer.shared_run_dir}")
         return 130
     return 0
 
