@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     from cifar.data import load_cifar10, stratified_split
     from cifar.data.augment import AugmentConfig, Augmenter
     from cifar.data.pipeline import make_dataset
-    from experiments.benchlog import machine_line, peak_rss_mb, write_section
+    from experiments.benchlog import machine_line, peak_rss_mb, stream, write_section
 
     t0 = time.perf_counter()
     data = load_cifar10(args.data_dir)
@@ -48,10 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     ]
     print("\n".join(lines))
     for epoch in range(args.epochs):
-        n, t0 = 0, time.perf_counter()
-        for images, _labels in ds:
-            n += int(images.shape[0])
-        dt = time.perf_counter() - t0
+        n, dt = stream(ds)
         lines.append(
             f"epoch {epoch + 1}: {n} images {args.size}x{args.size} in {dt:.1f} s = "
             f"{n / dt:,.0f} images/s (batch {args.batch_size}, augment {aug})"

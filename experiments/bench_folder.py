@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from cifar.data import load_image_folder, stratified_split
     from cifar.data.pipeline import make_dataset
-    from experiments.benchlog import machine_line, peak_rss_mb, write_section
+    from experiments.benchlog import machine_line, peak_rss_mb, stream, write_section
 
     work = Path(tempfile.mkdtemp(prefix="bench-folder-"))
     root = Path(args.keep) if args.keep else work / "photos"
@@ -106,10 +106,7 @@ def main(argv: list[str] | None = None) -> None:
             training=True,
             indices=train_idx,
         )
-        t0, seen = time.perf_counter(), 0
-        for images, _ in ds:
-            seen += int(images.shape[0])
-        dt = time.perf_counter() - t0
+        seen, dt = stream(ds)
         lines.append(
             f"one training epoch streamed from the store: {seen:,} images in {dt:.1f} s = "
             f"{seen / dt:,.0f} images/s (batch {args.batch_size}, shuffled, float32 "

@@ -7,6 +7,7 @@ import os
 import platform
 import resource
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -59,6 +60,14 @@ def peak_gflops() -> float | None:
 def peak_rss_mb() -> float:
     """Peak resident set size of this process in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def stream(dataset) -> tuple[int, float]:
+    """Iterate a tf.data pipeline of (images, labels) once: (images delivered, seconds)."""
+    n, t0 = 0, time.perf_counter()
+    for images, _labels in dataset:
+        n += int(images.shape[0])
+    return n, time.perf_counter() - t0
 
 
 def command_line() -> str:
