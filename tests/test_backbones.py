@@ -53,6 +53,7 @@ def test_registry_has_every_backbone():
         "vgg16",
         "convnext_tiny",
     } <= set(ALL)
+    assert set(EXPORTS) == set(ALL)  # every backbone has its export test
 
 
 @pytest.mark.parametrize("name", _params(ALL))
@@ -222,3 +223,40 @@ def test_unofficial_weights_file_loads_by_path(tmp_path):
     _write_keras_h5(source, path)
     base = backbone_of(create_model("mobilenet_v3_small", input_size=32, weights=str(path)))
     np.testing.assert_array_equal(np.asarray(base.weights[0]), np.asarray(source.weights[0]))
+
+
+# One format per backbone, so that between them every format meets every kind of backbone
+# (caffe input layer, in-graph scaling, squeeze-and-excitation, LayerNorm/GELU).
+EXPORTS = {
+    "mobilenet_v2": "tflite",
+    "mobilenet_v3_small": "tflite",
+    "mobilenet_v3_large": "tflite-int8",
+    "efficientnet_b0": "tflite-fp16",
+    "efficientnet_b1": "tflite",
+    "efficientnet_b2": "tflite-dynamic",
+    "efficientnet_b3": "tflite",
+    "efficientnetv2_b0": "onnx",
+    "efficientnetv2_b1": "tflite",
+    "efficientnetv2_b2": "tflite-fp16",
+    "efficientnetv2_b3": "tflite",
+    "resnet50": "onnx",
+    "vgg16": "tflite-int8",
+    "convnext_tiny": "savedmodel",
+}
+
+
+@pytest.mark.parametrize("name", _params(ALL, fast={"mobilenet_v3_small"}))
+def test_export_is_verified_in_its_runtime(name, tmp_path):
+    from conftest import synthetic_data
+
+    from exports import Exporter
+
+    keras.utils.set_random_seed(0)
+    model = create_model(name, weights=None, input_size=32)
+    fmt = EXPORTS[name]
+    result = Exporter(
+        model, data=synthetic_data(40, 40), verify_n=40, representative_n=20, log=None
+    ).export([fmt], out_dir=tmp_path)
+    assert not result.failures and (tmp_path / result.artifacts[fmt].name).exists()
+    row = next(v for v in result.verifications if v.format == fmt)
+    assert row.n_images == 40 and row.agreement >= 0.6
