@@ -38,7 +38,7 @@ class WeightsSource:
     def describe(self) -> str:
         """Human-readable origin (used in error messages)."""
         if self.kind == "download":
-            return "ImageNet weights (Keras download)"
+            return "the Keras download"
         return f"{self.kind} {self.path}" if self.path else "no weights (random initialisation)"
 
 
