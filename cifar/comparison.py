@@ -16,6 +16,7 @@ from pathlib import Path
 import keras
 
 from cifar.config import TrainConfig, load_config
+from cifar.data import ImageData
 from cifar.errors import CifarError, ConfigError
 from cifar.models import default_input_size
 from cifar.report.comparison import render_comparison
@@ -66,12 +67,14 @@ def compare_models(
     out_dir: str | Path | None = None,
     command: str = "",
     verify_n: int = 500,
+    data: ImageData | None = None,
     log: Callable[[str], None] = print,
 ) -> Comparison:
     """Train, evaluate and export every model in turn; write the comparison report.
 
-    A model that cannot be trained (e.g. its ImageNet weights cannot be downloaded here) or
-    exported gets a row saying why; the others still run.
+    ``data`` replaces the experiment's data set (already loaded, as for the Trainer). A model
+    that cannot be trained (e.g. its ImageNet weights cannot be downloaded here) or exported
+    gets a row saying why; the others still run.
     """
     from exports import Exporter
 
@@ -80,7 +83,8 @@ def compare_models(
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(out_dir) if out_dir else Path(first.runs_dir) / f"compare-{stamp}"
     out.mkdir(parents=True, exist_ok=True)
-    data = Trainer(first, run_dir=out, verbose=0).load_data()  # loaded once, shared by all
+    if data is None:
+        data = Trainer(first, run_dir=out, verbose=0).load_data()  # loaded once, shared by all
     rows: list[dict] = []
     context: dict = {}
     for config in configs:
