@@ -7,6 +7,7 @@ table beside test accuracy, loss, parameters and training time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,13 +98,14 @@ def compare_models(
         rows.append(row)
         log(f"compare: {name} ({len(rows)}/{len(configs)})")
         keras.backend.clear_session()
+        trainer = Trainer(config, data=data)  # the configuration was validated above
+        row["run_dir"] = str(trainer.run_dir)
         try:
-            trainer = Trainer(config, data=data)
-            row["run_dir"] = str(trainer.run_dir)
             metrics = trainer.fit()
         except CifarError as exc:
             row["error"] = str(exc)
             log(f"compare: {name} not measured: {exc}")
+            _remove_if_empty(trainer.run_dir, row)
             continue
         context = context or _context(experiment, command, config, metrics)
         row.update(
@@ -128,6 +130,13 @@ def compare_models(
     report.write_text(render_comparison(context, rows))
     (out / RESULTS).write_text(json.dumps({"context": context, "rows": rows}, indent=1))
     return Comparison(out, report, rows)
+
+
+def _remove_if_empty(run_dir: Path, row: dict) -> None:
+    """A run that failed before writing anything leaves no folder behind."""
+    with contextlib.suppress(OSError):  # not empty (or already gone): keep it
+        run_dir.rmdir()
+        del row["run_dir"]
 
 
 def _context(experiment, command: str, config: TrainConfig, metrics: dict | None) -> dict:

@@ -78,9 +78,13 @@ def test_table_marks_random_weights_and_failures():
         "| `mobilenet_v2` | ImageNet | 64x64 | 0.5000 | 1.5000 | 2,422,090 | 4.90 MB | "
         "1.23 ms | 1 min 1 s | `runs/smoke-mobilenet_v2-1` |" in lines
     )
-    assert any(line.startswith("| `resnet50` | ImageNet | 64 | not measured:") for line in lines)
-    assert "Keras download / offline" in text  # a | in a message cannot break the table
+    assert "| `resnet50` | ImageNet | 64x64 | not measured (1) | | | | | | | - |" in lines
+    # the reasons follow the table, each on one line; a | in a message cannot break anything
+    assert (
+        "1. `resnet50`: could not load ResNet50 weights from the Keras download / offline" in lines
+    )
     assert "| `vgg16` | none (random initialisation) | 64x64 | 0.1000" in text
+    assert "2. `vgg16` export: export failed" in lines and "| failed (2) |" in text
     assert "not a comparison of pretrained networks" in text
 
 

@@ -33,27 +33,32 @@ def render_comparison(context: dict, rows: list[dict]) -> str:
         "float16 TFLite | LiteRT latency / image | Training time | Run |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
+    failures: list[str] = []
     for row in rows:
         weights = _weights_label(row.get("weights"))
         if not _pretrained(row.get("weights")):
             weights = "none (random initialisation)"
         size = row.get("input_size")
-        run = f"`{row['run_dir']}`" if row.get("run_dir") else "-"
+        head = f"| `{row['model']}` | {weights} | {size}x{size} |"
         if row.get("error"):
-            lines.append(
-                f"| `{row['model']}` | {weights} | {size or '-'} | not measured: "
-                f"{_cell(row['error'])} | | | | | | {run} |"
-            )
+            failures.append(f"{len(failures) + 1}. `{row['model']}`: {_cell(row['error'])}")
+            lines.append(f"{head} not measured ({len(failures)}) | | | | | | | - |")
             continue
+        fp16 = _size(row["fp16_bytes"]) if row.get("fp16_bytes") else "-"
+        if row.get("fp16_error"):
+            failures.append(
+                f"{len(failures) + 1}. `{row['model']}` export: {_cell(row['fp16_error'])}"
+            )
+            fp16 = f"failed ({len(failures)})"
         latency = row.get("latency_ms")
-        fp16 = row.get("fp16_bytes")
         lines.append(
-            f"| `{row['model']}` | {weights} | {size}x{size} | {_fmt(row.get('accuracy'), '.4f')}"
-            f" | {_fmt(row.get('loss'), '.4f')} | {_int(row.get('params'))} | "
-            f"{_size(fp16) if fp16 else _cell(row.get('fp16_error') or '-')} | "
+            f"{head} {_fmt(row.get('accuracy'), '.4f')} | {_fmt(row.get('loss'), '.4f')} | "
+            f"{_int(row.get('params'))} | {fp16} | "
             f"{_fmt(latency, '.2f')}{' ms' if latency is not None else ''} | "
-            f"{_duration(row.get('training_seconds'))} | {run} |"
+            f"{_duration(row.get('training_seconds'))} | `{row.get('run_dir', '-')}` |"
         )
+    if failures:
+        lines += ["", "Not measured:", "", *failures]
     lines += ["", *_notes(rows)]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -75,6 +80,5 @@ def _notes(rows: list[dict]) -> list[str]:
 
 
 def _cell(text: str) -> str:
-    """One line of text that cannot break the table."""
-    one = " ".join(str(text).split()).replace("|", "/")
-    return one if len(one) <= 160 else one[:157] + "..."
+    """One line of text that cannot break a table or a list."""
+    return " ".join(str(text).split()).replace("|", "/")
