@@ -260,3 +260,12 @@ def test_export_is_verified_in_its_runtime(name, tmp_path):
     assert not result.failures and (tmp_path / result.artifacts[fmt].name).exists()
     row = next(v for v in result.verifications if v.format == fmt)
     assert row.n_images == 40 and row.agreement >= 0.6
+
+
+def test_report_names_the_backbone_and_its_scaling():
+    from cifar.report.markdown import _backbone_line
+
+    (line,) = _backbone_line("resnet50")
+    assert "`keras.applications.ResNet50`" in line and "caffe style" in line
+    assert "[-1, 1]" in _backbone_line("mobilenet_v2")[0]
+    assert _backbone_line("custom_cnn") == []
