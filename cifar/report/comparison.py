@@ -42,7 +42,7 @@ def render_comparison(context: dict, rows: list[dict]) -> str:
         head = f"| `{row['model']}` | {weights} | {size}x{size} |"
         if row.get("error"):
             failures.append(f"{len(failures) + 1}. `{row['model']}`: {_cell(row['error'])}")
-            lines.append(f"{head} not measured ({len(failures)}) | | | | | | | - |")
+            lines.append(f"{head} not measured ({len(failures)}) |{' |' * 5} - |")
             continue
         fp16 = _size(row["fp16_bytes"]) if row.get("fp16_bytes") else "-"
         if row.get("fp16_error"):
@@ -69,6 +69,8 @@ def _notes(rows: list[dict]) -> list[str]:
         "this machine's CPU, after warm-up (the export's own verification measures it).",
         "- Test accuracy and loss come from the Keras model on the run's test images; the float16 "
         "file's agreement with it is in each run's `export/metadata.json`.",
+        "- Training time includes computing the cached activations, unless an earlier run on the "
+        "same images and weights left them in `RUNS_DIR/.cache/` (then it is reused).",
     ]
     if any(not _pretrained(r.get("weights")) for r in rows):
         notes.append(
