@@ -267,8 +267,8 @@ def test_export_is_verified_in_its_runtime(name, tmp_path):
 @pytest.mark.xfail(
     strict=True,
     reason="known bug: tf2onnx turns the constant mean/variance of the Normalization layer Keras "
-    "builds into EfficientNetV2 (and ConvNeXt) into extra graph inputs once the model has been "
-    "traced, so the ONNX file has 3 inputs and is refused",
+    "builds into EfficientNetV2 into extra graph inputs once the model has been traced, so the "
+    "ONNX file has 3 inputs and is refused",
 )
 def test_onnx_export_of_efficientnetv2(tmp_path):
     from conftest import synthetic_data
