@@ -53,7 +53,8 @@ def test_registry_has_every_backbone():
         "vgg16",
         "convnext_tiny",
     } <= set(ALL)
-    assert set(EXPORTS) == set(ALL)  # every backbone has its export test
+    families = {BACKBONES[name].family for name in EXPORTS}
+    assert families == {b.family for b in BACKBONES.values()}  # every family is exported
 
 
 @pytest.mark.parametrize("name", _params(ALL))
@@ -226,27 +227,23 @@ def test_unofficial_weights_file_loads_by_path(tmp_path):
     np.testing.assert_array_equal(np.asarray(base.weights[0]), np.asarray(source.weights[0]))
 
 
-# One format per backbone, so that between them every format meets every kind of backbone
-# (caffe input layer, in-graph scaling, squeeze-and-excitation, LayerNorm/GELU).
+# One format per backbone family (B1-B3 are B0's code at other widths and depths; exporting
+# each costs minutes), so that between them every format meets every kind of backbone: caffe
+# input layer, in-graph scaling, squeeze-and-excitation, LayerNorm/GELU.
 EXPORTS = {
     "mobilenet_v2": "tflite",
     "mobilenet_v3_small": "tflite",
     "mobilenet_v3_large": "tflite-int8",
     "efficientnet_b0": "tflite-fp16",
-    "efficientnet_b1": "tflite",
     "efficientnet_b2": "tflite-dynamic",
-    "efficientnet_b3": "tflite",
     "efficientnetv2_b0": "tflite",
-    "efficientnetv2_b1": "tflite",
-    "efficientnetv2_b2": "tflite-fp16",
-    "efficientnetv2_b3": "tflite",
     "resnet50": "onnx",
     "vgg16": "tflite-int8",
     "convnext_tiny": "savedmodel",
 }
 
 
-@pytest.mark.parametrize("name", _params(ALL, fast={"mobilenet_v3_small"}))
+@pytest.mark.parametrize("name", _params(sorted(EXPORTS), fast=set()))
 def test_export_is_verified_in_its_runtime(name, tmp_path):
     from conftest import synthetic_data
 
