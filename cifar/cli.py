@@ -11,6 +11,7 @@ import sys
 COMMANDS = [
     ("data", "data"),
     ("train", "train"),
+    ("compare", "compare"),
     ("evaluate", "evaluate"),
     ("report", "report"),
     ("export", "export"),

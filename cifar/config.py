@@ -65,8 +65,10 @@ class ModelConfig:
     Args:
         name: a name from the model registry (``cifar.models.list_models()``).
         input_size: square input size; None uses the model's default (160 or 32).
-        weights: ``"imagenet"`` (``$MOBILENETV2_WEIGHTS`` or the Keras download), a path to an
-            ``.h5`` weights file, or None for random initialisation.
+        weights: ``"imagenet"`` (``$MOBILENETV2_WEIGHTS`` for mobilenet_v2, else
+            ``$KERAS_WEIGHTS_DIR``, else the Keras download), a folder of Keras's official
+            weight files (hash-checked), a path to an ``.h5`` weights file, or None for random
+            initialisation.
         head_units: width of the Dense layer of the classification head; None = model default.
         dropout: dropout rate before the output layer; None = model default.
     """

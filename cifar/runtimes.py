@@ -105,6 +105,8 @@ def load_keras_model(path: str | Path):
     """Load a `.keras` file without compiling it; ModelError if it is not a usable model."""
     import keras
 
+    import cifar.models.layers  # noqa: F401 - registers the layers saved models may contain
+
     if not Path(path).is_file():
         raise ModelError(f"Keras model file {path} does not exist")
     try:

@@ -34,20 +34,17 @@ def main(argv: list[str] | None = None) -> None:
 
     from cifar.data import load_cifar10
     from cifar.data.pipeline import make_dataset
-    from cifar.models.mobilenet_v2 import resolve_weights
+    from cifar.models.backbones import BACKBONES, build_backbone
     from experiments.benchlog import machine_line, write_section
 
     data = load_cifar10(args.data_dir).subset(train=args.train, test=args.test, seed=0)
-    base = keras.applications.MobileNetV2(
-        input_shape=(160, 160, 3),
-        include_top=False,
-        weights=resolve_weights(args.weights),
-        pooling="avg",
-    )
+    base = build_backbone(BACKBONES["mobilenet_v2"], 160, args.weights)
     scalings = {"[-1, 1]": (1 / 127.5, -1.0), "[0, 1]": (1 / 255, 0.0)}
 
     def features(images: np.ndarray, scale: float, offset: float) -> np.ndarray:
-        step = tf.function(lambda x: base(x * scale + offset, training=False))
+        step = tf.function(
+            lambda x: keras.ops.mean(base(x * scale + offset, training=False), axis=(1, 2))
+        )
         ds = make_dataset(images, np.zeros(len(images), np.int64), 1, 160, 64, one_hot=False)
         return np.concatenate([step(x).numpy() for x, _ in ds])
 

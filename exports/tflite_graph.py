@@ -135,14 +135,19 @@ def restore_float32(
     m32 = flatbuffer_utils.convert_bytearray_to_object(bytearray(float32_model))
     # m16 was parsed afresh above, so it is edited in place.
     graph, g32 = m16.subgraphs[0], m32.subgraphs[0]
-    removed = set()
+    removed, float16_copies = set(), set()
     for constant in constants:
         op = graph.operators[constant.dequantize_op]
         buffer = schema.BufferT()
         buffer.data = m32.buffers[g32.tensors[constant.float32_tensor].buffer].data
         m16.buffers.append(buffer)
         graph.tensors[op.outputs[0]].buffer = len(m16.buffers) - 1
-        m16.buffers[graph.tensors[op.inputs[0]].buffer].data = None  # the float16 copy
+        float16_copies.add(graph.tensors[op.inputs[0]].buffer)
         removed.add(constant.dequantize_op)
     graph.operators = [op for i, op in enumerate(graph.operators) if i not in removed]
+    # The converter stores identical constants once, so a float16 copy may also feed a
+    # DEQUANTIZE that stays (a ConvNeXt file has several on one tensor): drop unread copies only.
+    still_read = {graph.tensors[t].buffer for op in graph.operators for t in op.inputs if t >= 0}
+    for index in float16_copies - still_read:
+        m16.buffers[index].data = None
     return _serialise(m16)

@@ -63,7 +63,7 @@ def test_override_phases_without_experiment_starts_from_reference():
         (["phases.0.epochs=-1"], "phases.0.epochs: must be >= 1, got -1"),
         (
             ["model.name=resnet9000"],
-            "unknown model 'resnet9000'; known models: custom_cnn, mobilenet_v2",
+            "unknown model 'resnet9000'; known models: convnext_tiny, custom_cnn, efficientnet_b0",
         ),
         (["phases.1.trainable=unfreeze_some"], "phases.1.trainable: unknown trainable policy"),
         (["phases.0.learning_rate=0"], "phases.0.learning_rate: must be > 0"),

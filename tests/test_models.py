@@ -17,7 +17,8 @@ def _types(model):
 
 def test_unknown_model_lists_known_ones():
     with pytest.raises(
-        ModelError, match="unknown model 'vgg'; known models: custom_cnn, mobilenet_v2"
+        ModelError,
+        match="unknown model 'vgg'; known models: convnext_tiny, custom_cnn, efficientnet_b0, ",
     ):
         create_model("vgg")
 

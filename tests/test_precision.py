@@ -170,3 +170,62 @@ def test_selective_files_track_mobilenet_closer_than_plain_ones(weights_path, sm
             )
     assert drift["float16", True] < 0.5 * drift["float16", False]
     assert drift["int8", True] < drift["int8", False]
+
+
+def test_restoring_one_of_two_identical_constants_keeps_the_other(tmp_path):
+    """A float16 tensor read by several DEQUANTIZE ops (a trained ConvNeXt's float16 file has
+    them: equal LayerScale factors stored once) keeps its data while one of them is restored.
+
+    The two equal kernels below become one constant with two readers; the helper gives each
+    reader its own DEQUANTIZE of the same float16 tensor, as in the ConvNeXt file."""
+    import keras
+    import tensorflow as tf
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.ReLU()(keras.layers.Conv2D(32, 1)(inputs))
+    twins = [keras.layers.Conv2D(32, 1, use_bias=False) for _ in range(2)]
+    x = twins[1](keras.layers.ReLU()(twins[0](x)))
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    kernel = np.random.default_rng(0).normal(0, 0.2, size=(1, 1, 32, 32)).astype("float32")
+    for twin in twins:
+        twin.set_weights([kernel])
+    model.export(str(tmp_path / "sm"), verbose=False)
+    files = {}
+    for mode in ("float32", "float16"):
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "sm"))
+        if mode == "float16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        files[mode] = converter.convert()
+    files["float16"] = _share_equal_float16_constants(files["float16"])
+    constants = float16_constants(files["float16"], files["float32"])
+    x = np.random.default_rng(1).uniform(0, 255, size=(4, 8, 8, 3)).astype("float32")
+    expected = np.asarray(model(x))
+    for keep in constants:
+        restored = restore_float32(files["float16"], files["float32"], [keep])
+        np.testing.assert_allclose(predict_bytes(restored, x), expected, rtol=1e-2, atol=1e-2)
+
+
+def _share_equal_float16_constants(model: bytes) -> bytes:
+    """``model`` with a float16 constant read by two consumers given a second DEQUANTIZE op on
+    the same float16 tensor, one per consumer, as converted ConvNeXt files have."""
+    import copy
+
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    obj = flatbuffer_utils.convert_bytearray_to_object(bytearray(model))
+    graph = obj.subgraphs[0]
+    for index, op in enumerate(graph.operators):
+        if flatbuffer_utils.opcode_to_name(obj, op.opcodeIndex) != "DEQUANTIZE":
+            continue
+        readers = [o for o in graph.operators if op.outputs[0] in list(o.inputs)]
+        if len(readers) < 2:
+            continue
+        graph.tensors.append(copy.deepcopy(graph.tensors[op.outputs[0]]))
+        twin = copy.deepcopy(op)
+        twin.outputs = [len(graph.tensors) - 1]
+        last = readers[-1]
+        last.inputs = [twin.outputs[0] if t == op.outputs[0] else t for t in last.inputs]
+        graph.operators.insert(index + 1, twin)
+        return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
+    raise AssertionError("no float16 constant has two readers")

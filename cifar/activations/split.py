@@ -28,22 +28,35 @@ class ModelSplit:
         return tuple(self.tail.input_shape[1:])
 
 
-def _has_trainable(layer: keras.layers.Layer) -> bool:
-    return bool(layer.trainable and layer.trainable_weights)
+def _has_trainable(op) -> bool:
+    # Plain ops (``x + y`` on symbolic tensors) have no weights and no ``trainable`` flag.
+    return bool(getattr(op, "trainable", False) and getattr(op, "trainable_weights", None))
 
 
-def _sources(layer: keras.layers.Layer) -> list[str]:
-    return [
-        t._keras_history.operation.name for node in layer._inbound_nodes for t in node.input_tensors
-    ]
+def _graph(backbone: keras.Model) -> tuple[list, list[set[int]], list]:
+    """The backbone's operations in topological order, what each reads, and its output tensor.
+
+    Operations, not just layers: Keras applications also apply plain ops to symbolic tensors
+    (MobileNetV3's hard-sigmoid ``x + 3``, ConvNeXt's residual ``+``), which are nodes of the
+    graph but not in ``backbone.layers``. Each op's first node is its call in the backbone.
+    """
+    ops = backbone.operations
+    position = {id(op): i for i, op in enumerate(ops)}
+    sources, outputs = [], []
+    for op in ops:
+        node = op._inbound_nodes[0]
+        sources.append({position[id(t._keras_history.operation)] for t in node.input_tensors})
+        outputs.append(node.output_tensors)
+    return ops, sources, outputs
 
 
 def split_model(model: keras.Model) -> ModelSplit | None:
     """Cut ``model`` at the last single-tensor boundary before its first trainable layer.
 
     Works for chain models whose pretrained part is a nested functional layer named
-    ``backbone`` (the registry's transfer models). Returns None when nothing at the input side
-    is frozen (no gain) or the model has no such structure.
+    ``backbone`` (the registry's transfer models), whatever branches the backbone has inside.
+    Returns None when nothing at the input side is frozen (no gain) or the model has no such
+    structure.
     """
     names = [layer.name for layer in model.layers]
     if BACKBONE not in names:
@@ -64,30 +77,33 @@ def split_model(model: keras.Model) -> ModelSplit | None:
         cut = prefix_post[-1].name if prefix_post else BACKBONE
         t_in = keras.Input(prefix.output_shape[1:], name="cached_activations")
         return ModelSplit(prefix, _chain(t_in, tail_post), cut)
-    inner = backbone.layers
-    k = next(i for i, layer in enumerate(inner) if _has_trainable(layer))
-    position = {layer.name: i for i, layer in enumerate(inner)}
+    ops, sources, outputs = _graph(backbone)
+    k = next(i for i, op in enumerate(ops) if _has_trainable(op))
+    # A cut after op j is exact when nothing later reads from before j (residual adds and
+    # squeeze-and-excitation branches rule out the points inside a block) and j has one output.
+    earliest = [min(s, default=i) for i, s in enumerate(sources)]
     cut_index = next(
         (
             j
             for j in range(k - 1, 0, -1)
-            if all(position[s] >= j for layer in inner[j + 1 :] for s in _sources(layer))
+            if len(outputs[j]) == 1 and min(earliest[j + 1 :], default=j) >= j
         ),
         None,
     )
     if cut_index is None:
         return None
-    cut_tensor = inner[cut_index].output
+    cut_tensor = outputs[cut_index][0]
+    cut_name = ops[cut_index].name
     try:
         inner_prefix = keras.Model(backbone.input, cut_tensor, name="backbone_prefix")
         inner_tail = keras.Model(cut_tensor, backbone.output, name="backbone_tail")
     except Exception as exc:  # a graph Keras cannot split; the plain path still works
-        raise ModelError(f"cannot split the backbone at {inner[cut_index].name}: {exc}") from exc
+        raise ModelError(f"cannot split the backbone at {cut_name}: {exc}") from exc
     prefix = _chain(model.input, [*pre, _Frozen(inner_prefix)])
     t_in = keras.Input(cut_tensor.shape[1:], name="cached_activations")
     # The tail's backbone part gets the training flag as the full model's backbone does: its
     # frozen BatchNorm stays in inference mode, a trainable one (train_bn) adapts.
-    return ModelSplit(prefix, _chain(t_in, [inner_tail, *post]), inner[cut_index].name)
+    return ModelSplit(prefix, _chain(t_in, [inner_tail, *post]), cut_name)
 
 
 class _Frozen:

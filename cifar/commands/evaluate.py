@@ -86,14 +86,11 @@ def _check_labels(run_dir: Path, class_names: list[str]) -> None:
 
 
 def _load_keras(path: Path):
-    import keras
+    from cifar.runtimes import load_keras_model
 
     if not path.is_file():
         raise ModelError(f"{path} does not exist; did the run finish? (or pass --model FILE)")
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as exc:  # zip, config or weight errors all mean an unusable file
-        raise ModelError(f"{path} is not a loadable Keras model: {exc}") from exc
+    return load_keras_model(path)
 
 
 def _update_metrics(path: Path, headline: dict) -> None:

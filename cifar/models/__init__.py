@@ -1,6 +1,6 @@
 """Model factory: models are created by name from one registry (cf. timm's ``create_model``)."""
 
-from cifar.models import custom_cnn, mobilenet_v2  # noqa: F401 - registers the built-in models
+from cifar.models import backbones, custom_cnn  # noqa: F401 - registers the built-in models
 from cifar.models.registry import (
     ModelSpec,
     create_model,

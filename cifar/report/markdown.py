@@ -128,6 +128,7 @@ def _architecture(run: RunFiles) -> str:
         "",
         f"- **Model:** `{model.get('name', '?')}`, input {model.get('input_size', '?')}x"
         f"{model.get('input_size', '?')} RGB, weights: {_weights_label(model.get('weights'))}",
+        *_backbone_line(model.get("name")),
         f"- **Parameters:** {_int(model.get('total_params'))} in total; "
         f"{_int(model.get('layers'))} top-level layers"
         + (
@@ -149,6 +150,20 @@ def _architecture(run: RunFiles) -> str:
             for p in phases
         ]
     return "\n".join(lines)
+
+
+def _backbone_line(name: str | None) -> list[str]:
+    """Which Keras application the model is built on and how it scales its input."""
+    from cifar.models.backbones import BACKBONES, SCALINGS  # imports Keras: only when asked
+
+    entry = BACKBONES.get(str(name))
+    if entry is None:
+        return []
+    return [
+        f"- **Backbone:** `keras.applications.{entry.application}` without its top, then "
+        "GlobalAveragePooling, Dense ReLU, Dropout, Dense softmax; raw 0-255 RGB input "
+        f"{SCALINGS[entry.scaling]}"
+    ]
 
 
 def _training(run: RunFiles, rel: dict[str, str]) -> str:
