@@ -25,13 +25,36 @@ def write_onnx(inference_model: keras.Model, path: Path, opset: int = OPSET) -> 
         the opset and tensor names recorded in ``metadata.json``.
     """
     import tf2onnx
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
 
     size = int(inference_model.input_shape[1])
     spec = [tf.TensorSpec([None, size, size, 3], tf.float32, name=INPUT_NAME)]
     fn = tf.function(lambda image: {OUTPUT_NAME: inference_model(image, training=False)})
-    proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=opset)
+    # Freeze first: tf2onnx's from_function takes every non-variable tensor the function
+    # captures (e.g. the constant mean/variance of the Normalization layer in EfficientNetV2)
+    # for an extra graph input, and the file would need three inputs.
+    frozen = convert_variables_to_constants_v2(fn.get_concrete_function(*spec))
+    names = {frozen.inputs[0].name: INPUT_NAME, frozen.outputs[0].name: OUTPUT_NAME}
+    proto, _ = tf2onnx.convert.from_graph_def(
+        frozen.graph.as_graph_def(),
+        input_names=list(names)[:1],
+        output_names=list(names)[1:],
+        opset=opset,
+    )
+    _rename(proto.graph, names)
     # tf2onnx names the free batch dimension "unk__N"; a stable name documents it.
     for value in [*proto.graph.input, *proto.graph.output]:
         value.type.tensor_type.shape.dim[0].dim_param = BATCH_DIM
     path.write_bytes(proto.SerializeToString())
     return {"opset": opset, "input_name": INPUT_NAME, "output_name": OUTPUT_NAME}
+
+
+def _rename(graph, names: dict[str, str]) -> None:
+    """Give the graph's input and output the project's names (``image``, ``probabilities``)."""
+    for value in [*graph.input, *graph.output]:
+        value.name = names.get(value.name, value.name)
+    for node in graph.node:
+        node.input[:] = [names.get(n, n) for n in node.input]
+        node.output[:] = [names.get(n, n) for n in node.output]

@@ -261,12 +261,6 @@ def test_export_is_verified_in_its_runtime(name, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: tf2onnx turns the constant mean/variance of the Normalization layer Keras "
-    "builds into EfficientNetV2 into extra graph inputs once the model has been traced, so the "
-    "ONNX file has 3 inputs and is refused",
-)
 def test_onnx_export_of_efficientnetv2(tmp_path):
     from conftest import synthetic_data
 
@@ -277,6 +271,11 @@ def test_onnx_export_of_efficientnetv2(tmp_path):
     Exporter(model, data=synthetic_data(40, 40), verify_n=40, log=None).export(
         ["onnx"], out_dir=tmp_path
     )
+    import onnx
+
+    graph = onnx.load(str(next(tmp_path.glob("*.onnx")))).graph
+    assert [i.name for i in graph.input] == ["image"]  # its Normalization constants are frozen
+    assert [o.name for o in graph.output] == ["probabilities"]
 
 
 def test_report_names_the_backbone_and_its_scaling():

@@ -169,6 +169,7 @@ def test_image_folder_uses_the_decoder(tmp_path):
         folder.mkdir()
         for i in range(5):
             rgba = Image.new("RGBA", (40, 30), (*colour, 255))
+            rgba.putpixel((0, 0), (i, i, i, 255))  # distinct files: copies would be refused
             rgba.save(folder / f"{i}.png")
     data = load_image_folder(tmp_path, image_size=16, test_fraction=0.4)
     assert data.x_train.shape[1:] == (16, 16, 3)
