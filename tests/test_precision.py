@@ -201,9 +201,12 @@ def test_restoring_one_of_two_identical_constants_keeps_the_other(tmp_path):
     constants = float16_constants(files["float16"], files["float32"])
     x = np.random.default_rng(1).uniform(0, 255, size=(4, 8, 8, 3)).astype("float32")
     expected = np.asarray(model(x))
+    scale = np.abs(expected).max()  # outputs reach ~60: float16 weights move them by ~1e-3 of it
     for keep in constants:
         restored = restore_float32(files["float16"], files["float32"], [keep])
-        np.testing.assert_allclose(predict_bytes(restored, x), expected, rtol=1e-2, atol=1e-2)
+        np.testing.assert_allclose(
+            predict_bytes(restored, x), expected, rtol=1e-2, atol=2e-3 * scale
+        )
 
 
 def _share_equal_float16_constants(model: bytes) -> bytes:
