@@ -280,3 +280,18 @@ def test_real_photos_in_train_validation_layout(tmp_path):
     assert metrics["data"]["test_source"].startswith("the validation/ folder")
     if HAVE_WEIGHTS:
         assert metrics["test"]["accuracy"] >= 0.8
+
+
+def test_demo_examples_come_from_the_runs_own_folder(tmp_path):
+    from cifar.serving.demo import write_examples
+
+    make_folder(tmp_path / "ds" / "train", per_class=4)
+    make_folder(tmp_path / "ds" / "test", per_class=2, seed=3)
+    run = tmp_path / "run"
+    run.mkdir()
+    data = {"dataset": "folder", "source": str(tmp_path / "ds")}
+    (run / "metrics.json").write_text(json.dumps({"data": data}))
+    paths = write_examples(tmp_path / "examples", run_dir=run, per_class=1)
+    assert [p.name for p in paths] == ["00_apples.jpg", "01_grapes.jpg", "02_limes.jpg"]
+    originals = [tmp_path / "ds" / "test" / c / f"{c}_0.jpg" for c in ("apples", "grapes", "limes")]
+    assert [p.read_bytes() for p in paths] == [o.read_bytes() for o in originals]
