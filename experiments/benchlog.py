@@ -75,7 +75,10 @@ def command_line() -> str:
     script = Path(sys.argv[0])
     with contextlib.suppress(ValueError):
         script = script.resolve().relative_to(BENCHMARKS.parent)
-    return " ".join(["python", str(script), *sys.argv[1:]])
+    from cifar.data.dataset import portable_path
+
+    args = [portable_path(a) if os.path.isabs(a) else a for a in sys.argv[1:]]
+    return " ".join(["python", str(script), *args])
 
 
 def write_section(name: str, title: str, lines: list[str]) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import keras
@@ -283,7 +284,7 @@ def test_cli_exports_a_run_reading_its_data_from_config(run_dir, tmp_path, capsy
     printed = capsys.readouterr().out
     assert "tflite-int8" in printed and "agree" in printed
     meta = json.loads((out / "metadata.json").read_text())
-    assert meta["verification"]["data"] == str(CIFAR_DIR.resolve())
+    assert meta["verification"]["data"] == os.path.relpath(CIFAR_DIR.resolve())
     assert meta["verification"]["n_images"] == 100
     assert (out / "model_int8.tflite").is_file() and not (out / "saved_model").exists()
 

@@ -102,7 +102,7 @@ def make_run_dir(root: Path, trained_cnn, name: str = "cnn_two_phase-20250101-12
         },
         "data": {
             "dataset": "cifar10",
-            "source": str(CIFAR_DIR.resolve()) if HAVE_CIFAR else data.source,
+            "source": data.source,
             "class_names": data.class_names,
             "n_train": 1800,
             "n_val": 200,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from cifar.commands.train import add_config_arguments, config_overrides
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``cifar compare``."""
@@ -14,15 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="comma-separated registry names, e.g. mobilenet_v2,efficientnetv2_b0,resnet50",
     )
-    parser.add_argument("--data-dir", help="cifar-10-batches-py folder (sets data.data_dir)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value for every model, e.g. --set model.input_size=96",
-    )
+    add_config_arguments(parser, "for every model, e.g. --set model.input_size=96")
     parser.add_argument(
         "--out-dir", help="where COMPARISON.md goes (default: RUNS_DIR/compare-<time>)"
     )
@@ -33,13 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train and export every model, then print and write the comparison table."""
-    from cifar.commands.train import _toml_string
     from cifar.comparison import compare_models, parse_models
 
     models = parse_models(args.models)
-    overrides = list(args.overrides)
-    if args.data_dir:
-        overrides.append(f"data.data_dir={_toml_string(args.data_dir)}")
+    overrides = config_overrides(args)
     command = ["cifar", "compare", args.experiment, "--models", ",".join(models)]
     command += [f"--set={item}" for item in args.overrides]
     result = compare_models(

@@ -8,20 +8,7 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``cifar train``."""
     parser.add_argument("experiment", nargs="?", help="experiment name (e.g. smoke) or .toml path")
-    parser.add_argument(
-        "--data-dir",
-        "--folder",
-        help="a cifar-10-batches-py folder or an image folder of your own photos, recognised "
-        "by its layout (sets data.data_dir)",
-    )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value with a dotted key, e.g. --set phases.1.epochs=5",
-    )
+    add_config_arguments(parser, "e.g. --set phases.1.epochs=5")
     parser.add_argument(
         "--strategy",
         metavar="NAME",
@@ -36,6 +23,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--run-dir", help="write into this folder instead of runs/<name>-<time>")
     parser.add_argument("--list", action="store_true", help="list the shipped experiments")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, set_example: str) -> None:
+    """``--data-dir``/``--folder`` and ``--set``, shared by ``cifar train`` and ``compare``."""
+    parser.add_argument(
+        "--data-dir",
+        "--folder",
+        help="a cifar-10-batches-py folder or an image folder of your own photos, recognised "
+        "by its layout (sets data.data_dir)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override a config value with a dotted key, {set_example}",
+    )
+
+
+def config_overrides(args: argparse.Namespace) -> list[str]:
+    """The ``--set`` items plus ``data.data_dir`` from ``--data-dir``."""
+    overrides = list(args.overrides)
+    if args.data_dir:
+        overrides.append(f"data.data_dir={_toml_string(args.data_dir)}")
+    return overrides
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,9 +72,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.experiment:
             raise ConfigError("name an experiment (cifar train --list shows them) or --resume")
-        overrides = list(args.overrides)
-        if args.data_dir:
-            overrides.append(f"data.data_dir={_toml_string(args.data_dir)}")
+        overrides = config_overrides(args)
         if args.strategy:
             overrides.append(f"strategy={_toml_string(args.strategy)}")
         config = load_config(args.experiment, overrides)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cifar.data.dataset import ImageData
+from cifar.data.dataset import ImageData, portable_path
 from cifar.errors import DataError
 
 CIFAR10_CLASSES = [
@@ -90,7 +90,7 @@ def _load_folder(path: Path) -> ImageData:
     )
     x_test, y_test = _read_batch(path / TEST_BATCH, len(class_names))
     return ImageData(
-        np.concatenate(xs), np.concatenate(ys), x_test, y_test, class_names, str(path.resolve())
+        np.concatenate(xs), np.concatenate(ys), x_test, y_test, class_names, portable_path(path)
     )
 
 

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+
+
+def portable_path(path: str | os.PathLike) -> str:
+    """``path`` relative to the current folder (e.g. ``../shared/data/...``).
+
+    Run records (metrics.json, export metadata, benchmark logs) are committed and read on other
+    machines, so they name data by a relative path rather than this machine's absolute one.
+    """
+    return os.path.relpath(Path(path).resolve())
 
 
 @dataclass
@@ -18,7 +29,8 @@ class ImageData:
     Args:
         x_train, y_train, x_test, y_test: images and integer labels.
         class_names: one name per label.
-        source: where the data came from (a path, or ``keras.datasets...``).
+        source: where the data came from (a path relative to the current folder, see
+            :func:`portable_path`, or ``keras.datasets...``).
         val_idx: rows of ``x_train`` that form a given validation set (an image folder's
             ``val/`` folder); None lets the Trainer carve a stratified one.
         digest: sha256 identifying the image content (set by loaders that already know it,

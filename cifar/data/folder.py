@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cifar.data.dataset import ImageData
+from cifar.data.dataset import ImageData, portable_path
 from cifar.data.folder_layout import IMAGE_EXTENSIONS, FolderLayout, scan_folder
 from cifar.data.image_store import decode_to_store
 from cifar.data.split import stratified_split
@@ -76,7 +76,7 @@ def load_image_folder(
         x_test=images[n_fit:],
         y_test=labels[n_fit:],
         class_names=list(layout.class_names),
-        source=str(layout.root.resolve()),
+        source=portable_path(layout.root),
         extra=_facts(layout, bad),
         val_idx=val_idx,
         digest=digest,
