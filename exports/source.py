@@ -11,7 +11,7 @@ import keras
 
 from cifar.data import ImageData, load_cifar10
 from cifar.errors import ConfigError, ModelError
-from cifar.runtimes import SOURCE_SIZE, load_keras_model
+from cifar.inference.runtimes import SOURCE_SIZE, load_keras_model
 
 BEST_MODEL = "best_model.keras"
 LABELS_FILE = "labels.txt"

@@ -14,7 +14,7 @@ from conftest import CIFAR_DIR, HAVE_CIFAR, requires_cifar
 from cifar import cli
 from cifar.config import load_config
 from cifar.errors import ConfigError, ModelError
-from cifar.runtimes import load_runtime
+from cifar.inference.runtimes import load_runtime
 from exports import Exporter
 from exports.exporter import WORK_PREFIX, ExportError
 from exports.formats import FORMATS, parse_formats

@@ -1,12 +1,12 @@
 """Copy finished runs' reports and plots into results/ and write the RESULTS.md table.
 
-Usage: python experiments/collect_results.py RUN_DIR [RUN_DIR ...] [--results results]
+Usage: python benchmarks/collect_results.py RUN_DIR [RUN_DIR ...] [--results results]
        [--export-table FILE] [--out RESULTS.md]
 
 For every run it copies REPORT.md, samples.png, plots/*.png, metrics.json, config.json and
 history.csv (small files only: no checkpoints, caches or models) to ``results/<run name>/`` and
 adds a row to the table from the run's own metrics.json. ``--export-table`` inserts the
-exporter's verification table (a Markdown file written by ``experiments/bench_export.py``).
+exporter's verification table (a Markdown file written by ``benchmarks/bench_export.py``).
 """
 
 from __future__ import annotations
