@@ -9,7 +9,7 @@ Run it with ``python gradio_app.py`` or ``cifar serve gradio`` (both take the op
 :func:`add_arguments`); ``app.py`` is the Hugging Face Spaces entry.
 
 Example:
-    >>> demo = build_demo(Predictor.load("model.tflite"), examples=write_examples("/tmp/ex"))
+    >>> demo = build_demo(Predictor.load("model.tflite"), examples=write_examples("examples"))
     >>> demo.launch(server_name="127.0.0.1", server_port=7860)
 """
 
