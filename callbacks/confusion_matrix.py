@@ -60,7 +60,7 @@ class ConfusionMatrixLogger(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         # A fresh predict step per fit: each phase recompiles, and the model may have changed.
-        from cifar.evaluation import compiled_predict_step
+        from cifar.inference.keras_model import compiled_predict_step
 
         self._step = compiled_predict_step(self.model)
         if self._writer is None:

@@ -2,8 +2,8 @@
 
 Prediction never holds a resized copy of the test set: a Keras model is fed one batch at a time
 from :func:`cifar.data.pipeline.make_dataset` (resize inside the pipeline) through one compiled
-``model(x, training=False)`` step; an exported model (a :class:`cifar.runtimes.Runtime`) gets
-raw 32x32 batches and resizes inside itself. Both paths give the same metrics, so exports are
+``model(x, training=False)`` step; an exported model (a :class:`cifar.inference.runtimes.Runtime`)
+gets raw 32x32 batches and resizes inside itself. Both paths give the same metrics, so exports are
 compared with the Keras model on equal terms.
 """
 
@@ -25,22 +25,16 @@ PAIRS_COUNT = 10
 _EPS = 1e-7  # Keras's epsilon: the loss equals keras.losses.categorical_crossentropy
 
 
-def compiled_predict_step(model) -> Callable:
-    """A ``tf.function`` computing ``model(x, training=False)`` for any batch size."""
-    import tensorflow as tf
-
-    size = model.input_shape[1:]
-    spec = tf.TensorSpec((None, *size), tf.float32)
-    return tf.function(lambda x: model(x, training=False), input_signature=[spec])
-
-
 def predict_dataset(model, dataset, step: Callable | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Integer labels and class probabilities over a batched ``(images, labels)`` dataset.
 
     Labels may be one-hot or integer; ``step`` is a compiled predict step (built once when
     None, pass one in to avoid retracing when called repeatedly, as a callback does).
     """
-    step = step or compiled_predict_step(model)
+    if step is None:
+        from cifar.inference.keras_model import compiled_predict_step
+
+        step = compiled_predict_step(model)
     labels, probs = [], []
     for x, y in dataset:
         probs.append(np.asarray(step(x)))
@@ -64,7 +58,7 @@ def predict_images(model, images: np.ndarray, image_size: int, batch_size: int =
     if not callable(getattr(model, "predict", None)):
         raise TypeError(
             f"cannot evaluate a {type(model).__name__}: expected a keras.Model or an object "
-            "with .predict(images) -> probabilities (cifar.runtimes.Runtime)"
+            "with .predict(images) -> probabilities (cifar.inference.runtimes.Runtime)"
         )
     chunks = [
         np.asarray(model.predict(images[i : i + batch_size]), dtype=np.float32)
@@ -206,7 +200,8 @@ def evaluate_and_save(
             ``{prefix}predictions.npz`` (labels, probabilities and the pixels of the most
             confidently wrong images, for the report's plots).
         model: a ``keras.Model`` taking float images of ``image_size``, or an object with
-            ``.predict(uint8 N x 32 x 32 x 3) -> probabilities`` (a ``cifar.runtimes.Runtime``).
+            ``.predict(uint8 N x 32 x 32 x 3) -> probabilities`` (a
+            ``cifar.inference.runtimes.Runtime``).
         x_test: uint8 test images at their stored size (N x 32 x 32 x 3).
         y_test: integer labels.
         class_names: names in label order.

@@ -18,6 +18,7 @@ import keras
 from cifar.errors import ConfigError, ModelError
 
 BACKBONE = "backbone"
+TRAIN_BN = "train_bn"  # the suffix a description carries when BatchNorm trains too
 _POLICIES: dict[str, Callable[..., FinetuningPolicy]] = {}
 
 
@@ -32,21 +33,30 @@ def register_policy(name: str) -> Callable[[type], type]:
 
 
 def get_policy(spec: str | FinetuningPolicy) -> FinetuningPolicy:
-    """Resolve ``"frozen_base"``, ``"unfreeze_last(50)"``/``"unfreeze_last:50"`` or an instance."""
+    """Resolve ``"frozen_base"``, ``"unfreeze_last(50)"``/``"unfreeze_last:50"`` or an instance.
+
+    A trailing ``", train_bn"`` (as :meth:`FinetuningPolicy.describe` writes it into run
+    records) sets ``train_bn``, so a recorded description resolves to the same policy.
+    """
     if isinstance(spec, FinetuningPolicy):
         return spec
-    match = re.fullmatch(r"\s*([a-z_]+)\s*(?:[(:]\s*(\d+)\s*\)?)?\s*", str(spec))
+    match = re.fullmatch(
+        rf"\s*([a-z_]+)\s*(?:[(:]\s*(\d+)\s*\)?)?\s*(,\s*{TRAIN_BN}\s*)?", str(spec)
+    )
     if not match or match.group(1) not in _POLICIES:
         raise ConfigError(
             f"unknown trainable policy {spec!r}; known: "
             + ", ".join(f"{n}(N)" if n == "unfreeze_last" else n for n in sorted(_POLICIES))
         )
-    name, arg = match.groups()
+    name, arg, train_bn = match.groups()
     cls = _POLICIES[name]
     try:
-        return cls(int(arg)) if arg is not None else cls()
+        policy = cls(int(arg)) if arg is not None else cls()
     except TypeError as exc:
         raise ConfigError(f"trainable policy {spec!r}: {exc}") from exc
+    if train_bn:
+        policy.train_bn = True
+    return policy
 
 
 def backbone_of(model: keras.Model) -> keras.Model:
@@ -80,8 +90,12 @@ class FinetuningPolicy:
         raise NotImplementedError
 
     def describe(self) -> str:
-        """Short human-readable name (used in logs and reports)."""
-        return type(self).__name__
+        """Short name for logs and run records, e.g. ``unfreeze_last(50), train_bn``."""
+        return self.with_train_bn(type(self).__name__)
+
+    def with_train_bn(self, name: str) -> str:
+        """``name`` plus ``", train_bn"`` when this policy also trains BatchNorm layers."""
+        return f"{name}, {TRAIN_BN}" if self.train_bn else name
 
     @staticmethod
     def make_trainable(model: keras.Model) -> None:
@@ -117,7 +131,7 @@ class FrozenBase(FinetuningPolicy):
         backbone_of(model).trainable = False
 
     def describe(self) -> str:
-        return "frozen_base"
+        return "frozen_base"  # the base is frozen whole: train_bn changes nothing here
 
 
 @register_policy("unfreeze_last")
@@ -144,7 +158,7 @@ class UnfreezeLast(FinetuningPolicy):
         self.freeze_batchnorm(base)
 
     def describe(self) -> str:
-        return f"unfreeze_last({self.n})"
+        return self.with_train_bn(f"unfreeze_last({self.n})")
 
 
 @register_policy("all")
@@ -161,7 +175,7 @@ class TrainAll(FinetuningPolicy):
             self.freeze_batchnorm(backbone_of(model))
 
     def describe(self) -> str:
-        return "all"
+        return self.with_train_bn("all")
 
 
 def _walk(layer: keras.layers.Layer):

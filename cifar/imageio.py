@@ -1,11 +1,11 @@
 """Decode any common image into RGB pixels, safely: the one image reader of the project.
 
-Used by the image-folder loader, the :class:`cifar.predictor.Predictor`, the Flask API and the
-Gradio app, so an image gives the same pixels whichever way it comes in. Accepts bytes, a path,
-a binary file object, a PIL image or a NumPy array; handles PNG, JPEG (incl. MPO), WebP, BMP and
-GIF (first frame); converts grayscale, palette, 16-bit and alpha images to RGB (transparent
-pixels on white); applies the EXIF orientation; refuses empty, zero-pixel, truncated and
-oversized (decompression-bomb) images with an :class:`ImageError` saying what is wrong.
+Used by the image-folder loader, the :class:`cifar.inference.predictor.Predictor`, the Flask API
+and the Gradio app, so an image gives the same pixels whichever way it comes in. Accepts bytes, a
+path, a binary file object, a PIL image or a NumPy array; handles PNG, JPEG (incl. MPO), WebP, BMP
+and GIF (first frame); converts grayscale, palette, 16-bit and alpha images to RGB (transparent
+pixels on white); applies the EXIF orientation; refuses empty, zero-pixel, truncated and oversized
+(decompression-bomb) images with an :class:`ImageError` saying what is wrong.
 
 Example:
     >>> pixels = load_image("cat.jpg", size=160)    # uint8 160 x 160 x 3, centre-cropped

@@ -1,7 +1,7 @@
 """Export trained models to SavedModel, TFLite and ONNX, verified in their real runtimes.
 
-``Exporter`` is imported lazily so ``python -m exports.tflite_runner`` (the on-device runner)
-never pulls in TensorFlow.
+``Exporter`` is imported lazily so the light modules (``exports.formats`` for the CLI's argument
+parsing, ``exports.web``) never pull in TensorFlow.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import numpy as np
 
 from cifar.data import ImageData
 from cifar.errors import ConfigError, DataError, ModelError
-from cifar.runtimes import KerasRuntime, Runtime, TFLiteRuntime, load_runtime
+from cifar.inference.runtimes import KerasRuntime, Runtime, TFLiteRuntime, load_runtime
 from exports.formats import FORMATS, TFLITE_MODES, ExportFormat, parse_formats
 from exports.metadata import (
     artifact_digest,

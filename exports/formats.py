@@ -14,7 +14,7 @@ class ExportFormat:
     Args:
         name: what ``--formats`` takes.
         filename: file (or folder) written in the export directory.
-        runtime: ``cifar.runtimes`` kind that loads it.
+        runtime: ``cifar.inference.runtimes`` kind that loads it.
         input_dtype: dtype of the image input (raw 0..255 RGB either way).
         min_agreement: top-1 agreement with the Keras model below which the export fails.
         max_abs_diff: largest allowed probability difference (None: not gated).
@@ -34,7 +34,7 @@ class ExportFormat:
 # formats must reproduce Keras; reduced-precision ones only have to stay clearly related to it,
 # because a fragile model legitimately drifts under quantisation (the smoke MobileNetV2 keeps
 # 71% top-1 agreement in int8, 83% in dynamic range). The release targets (float16 >= 99.5%,
-# int8 within 1 accuracy point) are checked by experiments/bench_export.py.
+# int8 within 1 accuracy point) are checked by benchmarks/bench_export.py.
 FORMATS: dict[str, ExportFormat] = {
     f.name: f
     for f in [

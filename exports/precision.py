@@ -33,7 +33,7 @@ from exports.tflite_graph import Float16Constant, float16_constants, restore_flo
 
 def predict_bytes(model: bytes, images: np.ndarray) -> np.ndarray:
     """Probabilities of a ``.tflite`` model given as bytes (LiteRT, with its quantisation)."""
-    from exports.tflite_runner import TFLiteClassifier
+    from cifar.inference.tflite_runner import TFLiteClassifier
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "candidate.tflite"

@@ -10,8 +10,9 @@ from pathlib import Path
 import keras
 
 from cifar.data import ImageData, load_cifar10
+from cifar.data.dataset import portable_path
 from cifar.errors import ConfigError, ModelError
-from cifar.runtimes import SOURCE_SIZE, load_keras_model
+from cifar.inference.runtimes import SOURCE_SIZE, load_keras_model
 
 BEST_MODEL = "best_model.keras"
 LABELS_FILE = "labels.txt"
@@ -54,8 +55,9 @@ class ExportSource:
 
         return {
             "run": self.run_name,
-            "run_dir": str(self.run_dir) if self.run_dir else None,
-            "model_file": str(self.model_file) if self.model_file else None,
+            # metadata.json ships with the model: no machine's absolute paths in it.
+            "run_dir": portable_path(self.run_dir) if self.run_dir else None,
+            "model_file": portable_path(self.model_file) if self.model_file else None,
             "model_sha256": artifact_digest(self.model_file)[1] if self.model_file else None,
             "model": self.model_name or self.model.name,
             "model_input_size": int(self.model.input_shape[1]),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cifar.runtimes import Runtime
+from cifar.inference.runtimes import Runtime
 
 # Op types that only exist in training graphs (random augmentation, dropout masks).
 _ONNX_TRAINING_OPS = {"RandomUniform", "RandomNormal", "RandomUniformLike", "RandomNormalLike",

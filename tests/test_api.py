@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from cifar.imageio import encode_png
-from cifar.predictor import MODEL_ENV, Predictor
+from cifar.inference.predictor import MODEL_ENV, Predictor
 from cifar.serving.api import create_app
 
 
@@ -189,7 +189,7 @@ def test_cli_refuses_to_serve_without_a_model(monkeypatch, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_real_gunicorn_server(tflite_path, predictor, pngs, tmp_path):
-    from experiments.bench_serving import GunicornServer
+    from benchmarks.bench_serving import GunicornServer
 
     with GunicornServer(tflite_path, workers=1, threads=2, timeout=90) as server:
 

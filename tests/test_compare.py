@@ -8,7 +8,7 @@ import pytest
 from conftest import synthetic_data
 
 from cifar.cli import main
-from cifar.comparison import compare_models, model_configs, parse_models
+from cifar.commands.comparison import compare_models, model_configs, parse_models
 from cifar.errors import ConfigError
 from cifar.report.comparison import render_comparison
 

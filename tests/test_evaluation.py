@@ -113,8 +113,8 @@ def test_resizing_model_streams_batches_at_its_input_size(trained_cnn):
 def test_exported_tflite_file_gets_the_same_metrics(trained_cnn, tmp_path):
     import tensorflow as tf
 
-    from cifar.models.inference import build_inference_model
-    from cifar.runtimes import load_runtime
+    from cifar.inference.keras_model import build_inference_model
+    from cifar.inference.runtimes import load_runtime
 
     model, data = trained_cnn
     build_inference_model(model).export(tmp_path / "saved", format="tf_saved_model", verbose=False)

@@ -14,7 +14,7 @@ from conftest import CIFAR_DIR, HAVE_CIFAR, requires_cifar
 from cifar import cli
 from cifar.config import load_config
 from cifar.errors import ConfigError, ModelError
-from cifar.runtimes import load_runtime
+from cifar.inference.runtimes import load_runtime
 from exports import Exporter
 from exports.exporter import WORK_PREFIX, ExportError
 from exports.formats import FORMATS, parse_formats
@@ -310,3 +310,20 @@ def test_mobilenet_resizes_inside_every_exported_file(small_data, tmp_path):
 
     ops = {n.op_type for n in onnx.load(str(result.artifacts["onnx"])).graph.node}
     assert "Resize" in ops
+
+
+def test_metadata_names_the_run_by_a_relative_path(tmp_path, monkeypatch):
+    """metadata.json ships beside the model: an absolute run folder is recorded relatively."""
+    from exports.source import source_from_model
+
+    inputs = keras.Input((32, 32, 3))
+    model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
+    run = tmp_path / "runs" / "cnn-20260101-000000"
+    run.mkdir(parents=True)
+    (run / "best_model.keras").write_bytes(b"weights")
+    source = source_from_model(model, [f"c{i}" for i in range(10)])
+    source.run_dir, source.model_file = run.resolve(), (run / "best_model.keras").resolve()
+    monkeypatch.chdir(tmp_path)
+    described = source.describe()
+    assert described["run_dir"] == "runs/cnn-20260101-000000"
+    assert described["model_file"] == "runs/cnn-20260101-000000/best_model.keras"

@@ -192,7 +192,7 @@ def test_photos_keep_their_aspect_ratio_by_centre_crop(tmp_path):
 def test_train_export_and_predict_on_a_folder(tmp_path, capsys):
     """`cifar train --data-dir` on a folder -> report, labels, TFLite and predictions by name."""
     from cifar.cli import main
-    from cifar.predictor import Predictor
+    from cifar.inference.predictor import Predictor
     from exports import Exporter
 
     root = make_folder(tmp_path / "fruit", per_class=12)

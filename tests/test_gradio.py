@@ -14,7 +14,7 @@ import pytest
 from conftest import CIFAR_DIR, HAVE_CIFAR, ROOT, requires_cifar
 
 from cifar.imageio import encode_png
-from cifar.predictor import MODEL_ENV, Predictor
+from cifar.inference.predictor import MODEL_ENV, Predictor
 
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_FLAGS = [
@@ -50,7 +50,7 @@ def image_file(trained_cnn, tmp_path_factory):
 @pytest.fixture(scope="module")
 def gradio_url(served_run, tmp_path_factory):
     """``python gradio_app.py`` on a free loopback port; stopped after the module's tests."""
-    from experiments.bench_serving import free_port, request
+    from benchmarks.bench_serving import free_port, request
 
     run, predictor = served_run
     port = free_port()

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from conftest import ROOT, SHARED
 
+from cifar.inference.tflite_runner import TFLiteClassifier, load_images
 from exports.exporter import MEDIAPIPE_AGREEMENT, MEDIAPIPE_AGREEMENT_INT8
 from exports.mediapipe_check import MediaPipeClassifier, top1_agreement
 from exports.mediapipe_compat import load_metadata_writer, minimum_parser_version
 from exports.tflite_graph import custom_ops
 from exports.tflite_metadata import embedded_labels, packed_files
-from exports.tflite_runner import TFLiteClassifier, load_images
 
 TFLITE = ["tflite", "tflite-fp16", "tflite-dynamic", "tflite-int8"]
 # Required top-1 agreement of MediaPipe with the LiteRT runner on the same file (issue #14).

@@ -151,6 +151,27 @@ def test_train_bn_phase_lets_the_unfrozen_batchnorm_adapt():
     assert np.array_equal(np.asarray(early_bn.moving_mean), before[1])  # frozen: inference mode
 
 
+@pytest.mark.parametrize(
+    ("trainable", "train_bn", "described"),
+    [
+        ("unfreeze_last(100)", True, "unfreeze_last(100), train_bn"),
+        ("unfreeze_last(50)", False, "unfreeze_last(50)"),
+        ("all", True, "all, train_bn"),
+        ("frozen_base", True, "frozen_base"),  # the whole base is frozen: no BatchNorm trains
+    ],
+)
+def test_policy_description_says_whether_batchnorm_trained(trainable, train_bn, described):
+    """What metrics.json and config.json record, and it resolves back to the same policy."""
+    from cifar.phases import Phase
+
+    policy = Phase(trainable=trainable, train_bn=train_bn).policy
+    assert policy.describe() == described
+    again = get_policy(described)
+    assert type(again) is type(policy) and again.describe() == described
+    resumed = Phase(trainable=described, train_bn=train_bn).policy  # config.json read back
+    assert resumed.describe() == described
+
+
 def test_custom_policy_object_and_bad_names():
     class HeadOnly(FinetuningPolicy):
         def apply(self, model):

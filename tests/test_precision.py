@@ -20,7 +20,7 @@ def cnn_files(trained_cnn, tmp_path_factory):
     """The trained CNN's SavedModel and its plain float32, float16 and int8 conversions."""
     import tensorflow as tf
 
-    from cifar.models.inference import build_inference_model
+    from cifar.inference.keras_model import build_inference_model
     from exports.to_savedmodel import write_savedmodel
     from exports.to_tflite import write_tflite
 
@@ -149,8 +149,8 @@ def test_selective_files_track_mobilenet_closer_than_plain_ones(weights_path, sm
     """ImageNet MobileNetV2 at 96x96 on upscaled 32x32 images: the case the scheme is for."""
     import keras
 
+    from cifar.inference.keras_model import build_inference_model
     from cifar.models import create_model
-    from cifar.models.inference import build_inference_model
     from exports.to_savedmodel import write_savedmodel
     from exports.to_tflite import write_tflite
 

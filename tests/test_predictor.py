@@ -11,7 +11,7 @@ import pytest
 
 from cifar.errors import ModelError
 from cifar.imageio import ImageError, encode_png
-from cifar.predictor import (
+from cifar.inference.predictor import (
     MODEL_ENV,
     Predictor,
     find_class_names,
@@ -90,7 +90,7 @@ def test_any_image_size_and_format_is_resized(tflite_predictor, trained_cnn):
 
 
 def test_warmup_runs_the_model_once_at_load(run_dir):
-    from cifar.runtimes import load_runtime
+    from cifar.inference.runtimes import load_runtime
 
     runtime = load_runtime(run_dir / "export" / "model_float32.tflite")
     batches = []

@@ -313,7 +313,7 @@ def test_cli_evaluate_reproduces_and_adds_an_export(tmp_path, trained_cnn, capsy
     """``cifar evaluate`` reloads the data from config.json, the model from the run, or a file."""
     import tensorflow as tf
 
-    from cifar.models.inference import build_inference_model
+    from cifar.inference.keras_model import build_inference_model
 
     model, _ = trained_cnn
     run_dir = make_run_dir(tmp_path, trained_cnn)

@@ -1,4 +1,4 @@
-"""cifar.runtimes: every model file we write loads by path and predicts the same probabilities."""
+"""cifar.inference.runtimes: every model file we write loads by path, predicts the same."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from cifar.errors import DataError, ModelError
-from cifar.models.inference import build_inference_model
-from cifar.runtimes import (
+from cifar.inference.keras_model import build_inference_model
+from cifar.inference.runtimes import (
     KerasRuntime,
     OnnxRuntime,
     SavedModelRuntime,
@@ -136,7 +136,7 @@ def test_tflite_and_onnx_runtimes_do_not_import_tensorflow(files):
         f"""
         import sys
         import numpy as np
-        from cifar.runtimes import load_runtime
+        from cifar.inference.runtimes import load_runtime
         for path in ({str(files["tflite-int8"])!r}, {str(files["onnx"])!r}):
             assert load_runtime(path).predict(np.zeros((2, 32, 32, 3), np.uint8)).shape == (2, 10)
         print(sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")))

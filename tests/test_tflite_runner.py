@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from exports.tflite_runner import (
+from cifar.inference.tflite_runner import (
     Quantization,
     RunnerError,
     TFLiteClassifier,
@@ -22,13 +22,13 @@ from exports.tflite_runner import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNNER = ROOT / "exports" / "tflite_runner.py"
+RUNNER = ROOT / "cifar" / "inference" / "tflite_runner.py"
 
 
 @pytest.fixture(scope="module")
 def device_dir(tmp_path_factory, trained_cnn) -> Path:
     """What goes on the device: int8 and float32 models and labels.txt (~4 s to build)."""
-    from cifar.models.inference import build_inference_model
+    from cifar.inference.keras_model import build_inference_model
     from exports.to_savedmodel import write_savedmodel
     from exports.to_tflite import write_tflite
 
@@ -104,14 +104,14 @@ def test_labels_and_top_k(device_dir, tmp_path):
 
 @pytest.mark.parametrize("model_file", ["model_int8.tflite", "model_float32.tflite"])
 def test_runner_module_never_imports_tensorflow(device_dir, image_files, model_file):
-    """``python -m exports.tflite_runner`` in a fresh interpreter; sys.modules checked after."""
+    """``python -m cifar.inference.tflite_runner`` in a fresh interpreter; modules checked after."""
     code = textwrap.dedent(
         f"""
         import runpy, sys
         sys.argv = ["tflite_runner", {str(device_dir / model_file)!r},
                     *{[str(p) for p in image_files]!r}]
         try:
-            runpy.run_module("exports.tflite_runner", run_name="__main__", alter_sys=True)
+            runpy.run_module("cifar.inference.tflite_runner", run_name="__main__", alter_sys=True)
         except SystemExit as exc:
             assert not exc.code, exc.code
         heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"))
@@ -148,10 +148,14 @@ def test_runner_file_works_alone_on_a_device_folder(device_dir, image_files, tmp
 def test_runner_reports_bad_files_in_one_line(device_dir, image_files, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not an image")
-    out = _run(["-m", "exports.tflite_runner", str(device_dir / "model_int8.tflite"), str(broken)])
+    out = _run(
+        ["-m", "cifar.inference.tflite_runner", str(device_dir / "model_int8.tflite"), str(broken)]
+    )
     assert out.returncode == 2 and "cannot read image" in out.stderr
     assert "Traceback" not in out.stderr
-    out = _run(["-m", "exports.tflite_runner", str(tmp_path / "none.tflite"), str(image_files[0])])
+    out = _run(
+        ["-m", "cifar.inference.tflite_runner", str(tmp_path / "none.tflite"), str(image_files[0])]
+    )
     assert out.returncode == 2 and "does not exist" in out.stderr
     with pytest.raises(RunnerError, match="takes N x 32 x 32 x 3"):
         TFLiteClassifier(device_dir / "model_int8.tflite").predict(np.zeros((1, 8, 8, 3)))

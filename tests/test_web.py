@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from conftest import ROOT, requires_cifar
 
+from benchmarks.bench_web import classify_in_browser, find_chromium, leaves_localhost, write_pngs
 from cifar import cli
 from cifar.errors import ConfigError, ModelError
-from experiments.bench_web import classify_in_browser, find_chromium, leaves_localhost, write_pngs
+from cifar.inference.tflite_runner import TFLiteClassifier
 from exports import web
-from exports.tflite_runner import TFLiteClassifier
 
 ARTIFACTS = ROOT / "test-artifacts"
 

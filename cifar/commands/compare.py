@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train and export every model, then print and write the comparison table."""
-    from cifar.comparison import compare_models, parse_models
+    from cifar.commands.comparison import compare_models, parse_models
 
     models = parse_models(args.models)
     overrides = config_overrides(args)

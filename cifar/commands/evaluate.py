@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     data = trainer.load_data()
     _check_labels(run_dir, data.class_names)
     if args.model:
-        from cifar.runtimes import load_runtime
+        from cifar.inference.runtimes import load_runtime
 
         model = load_runtime(args.model)
         prefix, image_size, what = file_prefix(args.model), model.input_size, args.model
@@ -86,7 +86,7 @@ def _check_labels(run_dir: Path, class_names: list[str]) -> None:
 
 
 def _load_keras(path: Path):
-    from cifar.runtimes import load_keras_model
+    from cifar.inference.runtimes import load_keras_model
 
     if not path.is_file():
         raise ModelError(f"{path} does not exist; did the run finish? (or pass --model FILE)")

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     """Load the model once, classify each image; unreadable images are reported, not fatal."""
     from cifar.errors import ConfigError
     from cifar.imageio import ImageError
-    from cifar.predictor import Predictor
+    from cifar.inference.predictor import Predictor
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be at least 1, got {args.top_k}")

@@ -1,5 +1,5 @@
 """Serving a trained model: the Flask prediction API (:mod:`cifar.serving.api`) and the Gradio
-demo (:mod:`cifar.serving.demo`), both over one :class:`cifar.predictor.Predictor`.
+demo (:mod:`cifar.serving.demo`), both over one :class:`cifar.inference.predictor.Predictor`.
 
 The limits live here so the CLI can show them without importing Flask or Gradio.
 """

@@ -30,7 +30,7 @@ from werkzeug.exceptions import HTTPException
 
 from cifar.errors import CifarError
 from cifar.imageio import ImageError
-from cifar.predictor import Predictor
+from cifar.inference.predictor import Predictor
 from cifar.serving import DEFAULT_MAX_BATCH, DEFAULT_MAX_BYTES
 
 __all__ = ["DEFAULT_MAX_BATCH", "DEFAULT_MAX_BYTES", "ApiError", "create_app", "serve"]
@@ -64,7 +64,7 @@ def create_app(
     """The Flask app serving ``predictor`` (default: ``Predictor.load(model)``).
 
     Args:
-        predictor: a loaded :class:`~cifar.predictor.Predictor`; loaded here when None.
+        predictor: a loaded :class:`~cifar.inference.predictor.Predictor`; loaded here when None.
         model: model path when ``predictor`` is None (default: ``$CIFAR_MODEL``, else the
             newest run's model; with none anywhere this raises a ``ModelError`` saying how to
             train or export one, so the server refuses to start).
@@ -259,7 +259,7 @@ def serve(
     The model path is resolved here, so a missing model stops the command with one clear
     message before any worker starts; each gunicorn worker then loads it once.
     """
-    from cifar.predictor import resolve_model_path
+    from cifar.inference.predictor import resolve_model_path
 
     path = str(resolve_model_path(model))
     if server == "werkzeug":

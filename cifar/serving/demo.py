@@ -3,13 +3,13 @@
 Tabs: **Classify** (upload or paste an image -> the top-3 classes with confidences, example
 images from the CIFAR-10 test set), **Batch** (several images -> a results table) and **Model**
 (what is served, its run's test metrics and confusion matrix). All predictions go through one
-:class:`cifar.predictor.Predictor`, loaded and warmed up before the server starts.
+:class:`cifar.inference.predictor.Predictor`, loaded and warmed up before the server starts.
 
 Run it with ``python gradio_app.py`` or ``cifar serve gradio`` (both take the options of
 :func:`add_arguments`); ``app.py`` is the Hugging Face Spaces entry.
 
 Example:
-    >>> demo = build_demo(Predictor.load("model.tflite"), examples=write_examples("/tmp/ex"))
+    >>> demo = build_demo(Predictor.load("model.tflite"), examples=write_examples("examples"))
     >>> demo.launch(server_name="127.0.0.1", server_port=7860)
 """
 
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cifar.predictor import Predictor
+    from cifar.inference.predictor import Predictor
 
 __all__ = [
     "MAX_BATCH_FILES",
@@ -261,7 +261,7 @@ def launch(args: argparse.Namespace) -> None:
     """Load the model (refusing to start without one), write the examples, serve the app."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from cifar.errors import CifarError
-    from cifar.predictor import Predictor
+    from cifar.inference.predictor import Predictor
 
     predictor = Predictor.load(args.model, top_k=TOP_K)
     try:
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
 def _evaluation(predictor: Predictor) -> tuple[dict | None, str]:
     """The run's evaluation of the served file itself, else of the Keras model it came from."""
     from cifar.evaluation import EVALUATION_FILE, file_prefix
-    from cifar.predictor import BEST_MODEL
+    from cifar.inference.predictor import BEST_MODEL
 
     run_dir = predictor.run_dir
     if run_dir is None:

@@ -1,6 +1,6 @@
 """Load-test the prediction API under gunicorn: latency percentiles, throughput, errors.
 
-Usage: python experiments/bench_serving.py [--tflite FILE] [--keras FILE] [--requests 500]
+Usage: python benchmarks/bench_serving.py [--tflite FILE] [--keras FILE] [--requests 500]
        [--concurrency 8] [--workers 2] [--image FILE] [--write]
 
 For each backend it starts the production server exactly as the Procfile does
@@ -138,7 +138,7 @@ def load_test(
 
 def default_models() -> dict[str, Path]:
     """The newest run's ``best_model.keras`` and the newest export's float32 TFLite file."""
-    from cifar.predictor import BEST_MODEL, find_default_model
+    from cifar.inference.predictor import BEST_MODEL, find_default_model
 
     found = {}
     newest = find_default_model()
@@ -172,8 +172,8 @@ def test_image(path: str | None, data_dir: str | None) -> tuple[bytes, str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Benchmark each backend and print one table (``--write``: also into BENCHMARKS.md)."""
+    from benchmarks.benchlog import machine_line, write_section
     from cifar.errors import CifarError
-    from experiments.benchlog import machine_line, write_section
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tflite", help="a .tflite file (default: newest export's float32)")
@@ -237,6 +237,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from experiments.benchlog import run
+    from benchmarks.benchlog import run
 
     run(main)

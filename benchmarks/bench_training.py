@@ -1,6 +1,6 @@
 """Benchmark phase 1 and phase 2 of the reference recipe, plain against cached activations.
 
-Usage: python experiments/bench_training.py [--data-dir DIR] [--weights FILE] [--images 2000]
+Usage: python benchmarks/bench_training.py [--data-dir DIR] [--weights FILE] [--images 2000]
        [--batch-size 32] [--write]
 
 On a fixed subset of real CIFAR-10 training images (default 2,000) it measures, for
@@ -71,12 +71,12 @@ def main(argv: list[str] | None = None) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
+    from benchmarks.benchlog import machine_line, peak_gflops, peak_rss_mb, write_section
     from cifar.activations import make_feature_dataset, split_model
     from cifar.data import load_cifar10
     from cifar.data.pipeline import make_dataset
     from cifar.models import create_model
     from cifar.phases import reference_phases
-    from experiments.benchlog import machine_line, peak_gflops, peak_rss_mb, write_section
 
     data = load_cifar10(args.data_dir).subset(train=args.images, test=10)
     x, y = data.x_train, data.y_train
@@ -192,6 +192,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from experiments.benchlog import run
+    from benchmarks.benchlog import run
 
     run(main)

@@ -1,9 +1,9 @@
 """The inference core shared by ``cifar predict``, the Flask API and the Gradio app.
 
-A :class:`Predictor` loads one model file through :func:`cifar.runtimes.load_runtime` (``.keras``,
-SavedModel, ``.tflite`` or ``.onnx``) once, warms it up, and turns images in any common format
-into class probabilities and the top-k classes with their names. Images are decoded by
-:mod:`cifar.imageio` and resized to the runtime's input (32x32 RGB, the CIFAR-10 domain the
+A :class:`Predictor` loads one model file through :func:`cifar.inference.runtimes.load_runtime`
+(``.keras``, SavedModel, ``.tflite`` or ``.onnx``) once, warms it up, and turns images in any
+common format into class probabilities and the top-k classes with their names. Images are decoded
+by :mod:`cifar.imageio` and resized to the runtime's input (32x32 RGB, the CIFAR-10 domain the
 model was trained on); the runtime resizes further inside if the network wants more.
 
 Which model: an explicit path, else ``$CIFAR_MODEL``, else the newest ``runs/*/best_model.keras``,
@@ -32,7 +32,7 @@ from cifar.errors import ModelError
 from cifar.imageio import ImageSource, load_images
 
 if TYPE_CHECKING:
-    from cifar.runtimes import Runtime
+    from cifar.inference.runtimes import Runtime
 
 __all__ = [
     "MODEL_ENV",
@@ -100,7 +100,7 @@ class Predictor:
     friends must not run two inferences at once on one instance.
 
     Args:
-        runtime: a :class:`cifar.runtimes.Runtime` (``load_runtime(path)``).
+        runtime: a :class:`cifar.inference.runtimes.Runtime` (``load_runtime(path)``).
         class_names: names in label order (default: found beside the model file, see
             :func:`find_class_names`).
         top_k: how many classes :meth:`Prediction.to_dict` callers show by default.
@@ -148,7 +148,7 @@ class Predictor:
         models_dir: str | os.PathLike = "models",
     ) -> Predictor:
         """Load ``model`` (default: see :func:`resolve_model_path`) and warm it up."""
-        from cifar.runtimes import load_runtime
+        from cifar.inference.runtimes import load_runtime
 
         path = resolve_model_path(model, runs_dir=runs_dir, models_dir=models_dir)
         return cls(load_runtime(path), top_k=top_k, warmup=warmup)
@@ -216,7 +216,7 @@ class Predictor:
 
 # The trained model shipped with the repository (next to the package in a checkout);
 # $CIFAR_MODELS_DIR points the fallback elsewhere.
-SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "models"
+SHIPPED_MODELS = Path(__file__).resolve().parents[2] / "models"
 MODELS_DIR_ENV = "CIFAR_MODELS_DIR"
 
 

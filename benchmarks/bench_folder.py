@@ -1,6 +1,6 @@
 """Benchmark an image folder of generated photos: decode-once speed, reuse, and peak memory.
 
-Usage: python experiments/bench_folder.py [--n 20000] [--size 160] [--classes 10] [--keep DIR]
+Usage: python benchmarks/bench_folder.py [--n 20000] [--size 160] [--classes 10] [--keep DIR]
        [--write]
 
 Writes ``--n`` JPEG photos of mixed sizes (200x150 up to 1024x768, landscape and portrait)
@@ -64,9 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args(argv)
 
+    from benchmarks.benchlog import machine_line, peak_rss_mb, stream, write_section
     from cifar.data import load_image_folder, stratified_split
     from cifar.data.pipeline import make_dataset
-    from experiments.benchlog import machine_line, peak_rss_mb, stream, write_section
 
     work = Path(tempfile.mkdtemp(prefix="bench-folder-"))
     root = Path(args.keep) if args.keep else work / "photos"
@@ -128,6 +128,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from experiments.benchlog import run
+    from benchmarks.benchlog import run
 
     run(main)

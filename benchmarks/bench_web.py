@@ -2,7 +2,7 @@
 
 Usage::
 
-    python experiments/bench_web.py MODEL.tflite [MODEL.tflite...] [--n 50] [--data-dir DIR]
+    python benchmarks/bench_web.py MODEL.tflite [MODEL.tflite...] [--n 50] [--data-dir DIR]
         [--write]
 
 For each model: writes the page (``exports.web.write_web_app``) into a temporary folder, serves
@@ -151,9 +151,9 @@ def leaves_localhost(urls: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the page's per-image latency and agreement for each model; exit 1 on a failure."""
+    from benchmarks.benchlog import machine_line, write_section
     from cifar.data import load_cifar10
-    from experiments.benchlog import machine_line, write_section
-    from exports.tflite_runner import TFLiteClassifier
+    from cifar.inference.tflite_runner import TFLiteClassifier
     from exports.web import write_web_app
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python experiments/ship_metadata.py [--models-dir models] [--data-dir CIFAR_DIR]
+    python benchmarks/ship_metadata.py [--models-dir models] [--data-dir CIFAR_DIR]
 
 Adds the same metadata ``cifar export`` writes (labels from ``models/labels.txt``, model name and
 run from ``models/metadata.json``), checks that the LiteRT interpreter's probabilities on the
@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from cifar.data import load_cifar10
+from cifar.inference.tflite_runner import TFLiteClassifier
 from exports.mediapipe_check import mediapipe_agreement
 from exports.metadata import artifact_digest, write_metadata
 from exports.tflite_metadata import embed_metadata, embedded_labels
-from exports.tflite_runner import TFLiteClassifier
 
 BEGIN, END = "<!-- ship_metadata:begin -->", "<!-- ship_metadata:end -->"
 
@@ -38,7 +38,7 @@ def readme_section(entry: dict, n_classes: int, n_images: int, data: str) -> str
     md = entry["metadata"]
     return (
         f"{BEGIN}\n"
-        f"The file carries TFLite metadata (written by `experiments/ship_metadata.py` with the "
+        f"The file carries TFLite metadata (written by `benchmarks/ship_metadata.py` with the "
         f"same code as `cifar export`): name `{md['name']}`, the {n_classes} class names packed as "
         f'`labels.txt`, input "{md["input"]}" with normalisation mean '
         f"{md['normalization']['mean'][0]:g} / std {md['normalization']['std'][0]:g} (raw "

@@ -1,6 +1,6 @@
 """Benchmark the Trainer's per-step overhead against a bare ``model.fit``.
 
-Usage: python experiments/bench_trainer.py [--data-dir DIR] [--images 10000] [--epochs 4]
+Usage: python benchmarks/bench_trainer.py [--data-dir DIR] [--images 10000] [--epochs 4]
        [--model custom_cnn] [--input-size 32] [--batch-size 32]
 
 Both sides train the same model (same initial weights, data, batch size and tf.data pipeline)
@@ -72,10 +72,10 @@ def main(argv: list[str] | None = None) -> None:
     import keras
     import numpy as np
 
+    from benchmarks.benchlog import machine_line, write_section
     from cifar.config import load_config
     from cifar.data import load_cifar10, stratified_split
     from cifar.trainer import Trainer
-    from experiments.benchlog import machine_line, write_section
 
     data = load_cifar10(args.data_dir).subset(train=args.images, test=500)
     config = load_config(
@@ -138,6 +138,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from experiments.benchlog import run
+    from benchmarks.benchlog import run
 
     run(main)

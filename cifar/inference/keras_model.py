@@ -1,6 +1,8 @@
-"""Inference wrapper shared by exports and serving: raw stored-size images in, probabilities out."""
+"""Keras models made ready for inference: raw stored-size images in, probabilities out."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import keras
 
@@ -19,3 +21,12 @@ def build_inference_model(model: keras.Model, source_size: int = 32) -> keras.Mo
         x = keras.layers.Resizing(size, size, interpolation="bilinear", name="resize")(x)
     outputs = model(x, training=False)
     return keras.Model(inputs, outputs, name=f"{model.name}_inference")
+
+
+def compiled_predict_step(model: keras.Model) -> Callable:
+    """A ``tf.function`` computing ``model(x, training=False)`` for any batch size."""
+    import tensorflow as tf
+
+    size = model.input_shape[1:]
+    spec = tf.TensorSpec((None, *size), tf.float32)
+    return tf.function(lambda x: model(x, training=False), input_signature=[spec])

@@ -19,6 +19,14 @@ import numpy as np
 
 from cifar.errors import DataError, ModelError
 
+# The device runner (NumPy only until a model loads) keeps one definition of the input contract.
+from cifar.inference.tflite_runner import (
+    RunnerError,
+    TFLiteClassifier,
+    check_images,
+    predict_in_batches,
+)
+
 __all__ = [
     "KerasRuntime",
     "OnnxRuntime",
@@ -46,9 +54,6 @@ class Runtime(ABC):
 
     def predict(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """uint8 or float32 N x S x S x 3 RGB in 0..255 -> float32 N x C probabilities (batched)."""
-        # The runner's helpers (NumPy only) keep one definition of the input contract.
-        from exports.tflite_runner import RunnerError, check_images, predict_in_batches
-
         try:
             images = check_images(images, self.input_size, f"{self.kind} model {self.path.name}")
         except RunnerError as exc:
@@ -79,8 +84,7 @@ class KerasRuntime(Runtime):
     kind = "keras"
 
     def __init__(self, path: Path, source_size: int | None = None, model=None) -> None:
-        from cifar.evaluation import compiled_predict_step
-        from cifar.models.inference import build_inference_model
+        from cifar.inference.keras_model import build_inference_model, compiled_predict_step
 
         if model is None:
             model = load_keras_model(path)
@@ -149,8 +153,6 @@ class TFLiteRuntime(Runtime):
     kind = "tflite"
 
     def __init__(self, path: Path, num_threads: int | None = None) -> None:
-        from exports.tflite_runner import RunnerError, TFLiteClassifier
-
         try:
             self.classifier = TFLiteClassifier(path, num_threads=num_threads)
         except RunnerError as exc:

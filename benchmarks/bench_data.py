@@ -1,6 +1,6 @@
 """Benchmark the 160x160 training pipeline: images/s delivered and peak resident memory.
 
-Usage: python experiments/bench_data.py [--data-dir DIR] [--size 160] [--batch-size 32]
+Usage: python benchmarks/bench_data.py [--data-dir DIR] [--size 160] [--batch-size 32]
        [--epochs 1] [--augment] [--write]
 
 Loads CIFAR-10 (``--data-dir`` / ``$CIFAR10_DIR`` / Keras download), builds the training
@@ -28,10 +28,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args(argv)
 
+    from benchmarks.benchlog import machine_line, peak_rss_mb, stream, write_section
     from cifar.data import load_cifar10, stratified_split
     from cifar.data.augment import AugmentConfig, Augmenter
     from cifar.data.pipeline import make_dataset
-    from experiments.benchlog import machine_line, peak_rss_mb, stream, write_section
 
     t0 = time.perf_counter()
     data = load_cifar10(args.data_dir)
@@ -61,6 +61,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from experiments.benchlog import run
+    from benchmarks.benchlog import run
 
     run(main)

@@ -3,7 +3,9 @@
 This file is self-contained on purpose: copy it next to ``model.tflite`` and ``labels.txt`` on a
 Raspberry Pi (``pip install ai-edge-litert numpy pillow``) and run::
 
-    python tflite_runner.py model.tflite cat.jpg dog.png   # in the repo: python -m exports...
+    python tflite_runner.py model.tflite cat.jpg dog.png
+
+(in the repository: ``python -m cifar.inference.tflite_runner model.tflite cat.jpg``).
 
 It never imports TensorFlow. Images are converted to RGB and resized to the model's input size
 (32x32, the stored CIFAR-10 size the exported model takes); the float models take float32

@@ -1,4 +1,4 @@
-"""Compare models: train each with one experiment on the same data and split, export, tabulate.
+"""Train, export and tabulate several models for ``cifar compare`` (one experiment, one split).
 
 Each model gets its own run directory (a normal run: report, checkpoints, ``best_model.keras``)
 and a verified float16 TFLite export, whose size and single-image LiteRT latency go into the

@@ -1,6 +1,6 @@
 """Benchmark multi-worker training on this machine: steps/s for one and two worker processes.
 
-Usage: python experiments/bench_multiworker.py [--data-dir DIR] [--images 4000] [--epochs 4]
+Usage: python benchmarks/bench_multiworker.py [--data-dir DIR] [--images 4000] [--epochs 4]
        [--batch-size 64] [--model custom_cnn] [--write]
 
 Starts one process with the default strategy (``model.fit``), then one worker process, then
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
         worker(args)
         return
 
-    from experiments.benchlog import machine_line, write_section
+    from benchmarks.benchlog import machine_line, write_section
 
     lines = [f"machine: {machine_line()}"]
     with tempfile.TemporaryDirectory(prefix="bench-mw-") as runs_dir:
@@ -181,6 +181,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from experiments.benchlog import run
+    from benchmarks.benchlog import run
 
     run(main)

@@ -1,6 +1,6 @@
 """Export a trained run to every format, check the release targets, time the on-device runner.
 
-Usage: python experiments/bench_export.py RUN_DIR [--out-dir DIR] [--data-dir DIR]
+Usage: python benchmarks/bench_export.py RUN_DIR [--out-dir DIR] [--data-dir DIR]
        [--verify-n 2000] [--representative-n 300] [--json FILE]
 
 Targets (issue 5), on the same ``--verify-n`` test images:
@@ -9,9 +9,9 @@ Targets (issue 5), on the same ``--verify-n`` test images:
 - int8 TFLite (uint8 in and out) loses <= 1.0 accuracy point against float32 and is <= 30% of the
   float32 file's size.
 
-Then the runner (``exports/tflite_runner.py``: LiteRT, NumPy, Pillow) is timed in fresh
+Then the runner (``cifar/inference/tflite_runner.py``: LiteRT, NumPy, Pillow) is timed in fresh
 interpreters without TensorFlow: import time, per-image latency (1 thread and LiteRT's default),
-and the wall time of one ``python -m exports.tflite_runner MODEL IMAGE`` call. Exits 1 if a
+and the wall time of one ``python -m cifar.inference.tflite_runner MODEL IMAGE`` call. Exits 1 if a
 target is missed.
 """
 
@@ -37,7 +37,7 @@ start = time.perf_counter()
 import numpy as np
 from PIL import Image
 from ai_edge_litert.interpreter import Interpreter
-import exports.tflite_runner as runner
+import cifar.inference.tflite_runner as runner
 import_s = time.perf_counter() - start
 images = np.load(sys.argv[1])
 out = {"import_s": import_s, "tensorflow_imported": "tensorflow" in sys.modules, "models": {}}
@@ -94,7 +94,13 @@ def time_runner(models: list[Path], images) -> dict:
         result = json.loads(probe.stdout.strip().splitlines()[-1])
         image_file = Path(tmp) / "image.png"
         Image.fromarray(images[0]).save(image_file)
-        cli = [sys.executable, "-m", "exports.tflite_runner", str(models[0]), str(image_file)]
+        cli = [
+            sys.executable,
+            "-m",
+            "cifar.inference.tflite_runner",
+            str(models[0]),
+            str(image_file),
+        ]
         walls = []
         for _ in range(3):
             start = time.perf_counter()
@@ -123,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args(argv)
 
-    from experiments.benchlog import machine_line, write_section
+    from benchmarks.benchlog import machine_line, write_section
     from exports import Exporter
     from exports.exporter import ExportError
 
@@ -179,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{row['default_threads']:.2f} ms (default threads)"
             )
         emit(
-            f"  python -m exports.tflite_runner {runner['cli_model']} IMAGE: "
+            f"  python -m cifar.inference.tflite_runner {runner['cli_model']} IMAGE: "
             f"{runner['cli_wall_s']:.2f} s wall (cold start, one image)"
         )
     if args.json:

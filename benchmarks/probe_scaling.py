@@ -1,6 +1,6 @@
 """Linear probe: how much the input scaling of frozen MobileNetV2 features matters.
 
-Usage: python experiments/probe_scaling.py [--data-dir DIR] [--weights FILE] [--train 5000]
+Usage: python benchmarks/probe_scaling.py [--data-dir DIR] [--weights FILE] [--train 5000]
        [--test 2000] [--write]
 
 MobileNetV2's ImageNet weights expect pixels in [-1, 1]; the reference write-up fed [0, 1].
@@ -32,10 +32,10 @@ def main(argv: list[str] | None = None) -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
+    from benchmarks.benchlog import machine_line, write_section
     from cifar.data import load_cifar10
     from cifar.data.pipeline import make_dataset
     from cifar.models.backbones import BACKBONES, build_backbone
-    from experiments.benchlog import machine_line, write_section
 
     data = load_cifar10(args.data_dir).subset(train=args.train, test=args.test, seed=0)
     base = build_backbone(BACKBONES["mobilenet_v2"], 160, args.weights)
@@ -69,6 +69,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from experiments.benchlog import run
+    from benchmarks.benchlog import run
 
     run(main)
