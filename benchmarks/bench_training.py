@@ -1,13 +1,15 @@
 """Benchmark phase 1 and phase 2 of the reference recipe, plain against cached activations.
 
 Usage: python benchmarks/bench_training.py [--data-dir DIR] [--weights FILE] [--images 2000]
-       [--batch-size 32] [--write]
+       [--batch-size 32] [--engine auto] [--write]
 
 On a fixed subset of real CIFAR-10 training images (default 2,000) it measures, for
 MobileNetV2 at 160x160 with the reference phases (frozen base; last 50 layers unfrozen):
 training images/s plain (full model on resized images) and cached (tail model on cached
-activations), the cost of computing the activations, validation forward speed, and peak
-resident memory; then projects the wall time of the full reference recipe on 45,000 train /
+activations, several steps per execution as the Trainer runs them), the extraction speed of
+TensorFlow against the engine the Trainer picks (LiteRT or ONNX Runtime), validation forward
+speed, and peak resident memory; then projects the wall time of the full reference recipe on
+45,000 train /
 5,000 validation / 10,000 test images (10 + 10 epochs, no early stopping) both ways.
 """
 
@@ -60,6 +62,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--jit-compile", action="store_true", help="XLA-compile train steps")
     parser.add_argument("--threads", type=int, default=0, help="TF intra/inter-op threads (0=auto)")
+    parser.add_argument(
+        "--engine",
+        default="auto",
+        choices=("auto", "litert", "onnxruntime"),
+        help="extraction engine compared with TensorFlow (auto: the run's choice)",
+    )
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args(argv)
 
@@ -73,8 +81,12 @@ def main(argv: list[str] | None = None) -> None:
 
     from benchmarks.benchlog import machine_line, peak_gflops, peak_rss_mb, write_section
     from cifar.activations import make_feature_dataset, split_model
+    from cifar.activations.plan import ActivationPlanner
+    from cifar.config import TrainConfig
     from cifar.data import load_cifar10
+    from cifar.data.order import steps_per_epoch
     from cifar.data.pipeline import make_dataset
+    from cifar.execution import phase_steps_per_execution
     from cifar.models import create_model
     from cifar.phases import reference_phases
 
@@ -101,13 +113,21 @@ def main(argv: list[str] | None = None) -> None:
             return ""
         return f" ({100 * rate * 2 * macs_per_image / 1e9 / peak:.1f}% of peak)"
 
-    def fit_rate(fit_model, dataset) -> float:
+    def fit_rate(fit_model, dataset, execution: int = 1) -> float:
         phase_opt = keras.optimizers.Adam(1e-5)
         fit_model.compile(
-            optimizer=phase_opt, loss="categorical_crossentropy", jit_compile=args.jit_compile
+            optimizer=phase_opt,
+            loss="categorical_crossentropy",
+            jit_compile=args.jit_compile,
+            steps_per_execution=execution,
         )
+        # Whole executions only (Keras rounds an epoch up to them): about n images.
+        steps = max(1, round(n / bs / execution)) * execution
         return images_per_second(
-            lambda: fit_model.fit(dataset, epochs=1, verbose=0, shuffle=False), n
+            lambda: fit_model.fit(
+                dataset, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False
+            ),
+            steps * bs,
         )
 
     def forward_rate(fn_model, dataset) -> float:
@@ -123,35 +143,45 @@ def main(argv: list[str] | None = None) -> None:
     fwd_plain = forward_rate(model, eval_images)
     results["forward"] = fwd_plain
     print(
-        f"full-model forward (validation/test/extraction): {fwd_plain:.1f} images/s"
+        f"full-model forward (validation/test): {fwd_plain:.1f} images/s"
         f"{pct(fwd_plain, full_macs)}",
         flush=True,
     )
+    # What the real run uses on 45,000 training images (a divisor of the epoch's steps).
+    spe = phase_steps_per_execution(0, steps_per_epoch(N_TRAIN, bs), cached=True)
     for index, phase in enumerate(reference_phases()):
         phase.policy.apply(model)
         split = split_model(model)
         tail_macs = sum(macs(split.tail).values())
         trainable_from = tail_macs  # the tail is what trains (plus a few frozen layers)
         plain = fit_rate(model, images)
-        prefix_step = tf.function(split.prefix.__call__)
-        prefix_step(next(iter(eval_images))[0], training=False)  # trace before timing
-        t0 = time.perf_counter()
-        cached = np.concatenate([prefix_step(b, training=False).numpy() for b, _ in eval_images])
-        cached = cached.astype("float16")
-        extract = n / (time.perf_counter() - t0)
-        features = make_feature_dataset(cached, y, 10, bs, training=True)
-        fast = fit_rate(split.tail, features)
+        extract = {}
+        for engine in ("tensorflow", args.engine):
+            config = TrainConfig(cache_engine=engine)
+            planner = ActivationPlanner(config, 160, "/nonexistent", log=lambda m: None)
+            out = np.empty((n, *split.activation_shape), np.float16)
+            used, seconds = planner.extract(split, data, "bench", np.arange(n), 1, out)
+            extract[engine] = (used.name, n / seconds)
+        cached = out
+        features = make_feature_dataset(cached, y, 10, bs, training=True, epochs=2).repeat()
+        fast = fit_rate(split.tail, features, spe)
         val_fast = forward_rate(split.tail, make_feature_dataset(cached, y, 10, 64))
         results[index] = (plain, fast, extract, val_fast)
         step_plain = full_macs + 2 * trainable_from
         step_fast = tail_macs + 2 * trainable_from
         lines.append(
             f"phase {index + 1} ({phase.policy.describe()}): train plain {plain:.1f} images/s"
-            f"{pct(plain, step_plain)}, cached {fast:.1f} images/s{pct(fast, step_fast)}; "
-            f"activations {split.cut} {split.activation_shape} computed at {extract:.1f} images/s"
-            f", {np.prod(split.activation_shape) * 2 / 1024:.1f} KiB per image"
+            f"{pct(plain, step_plain)}, cached {fast:.1f} images/s{pct(fast, step_fast)} "
+            f"({spe} steps per execution); activations {split.cut} {split.activation_shape}, "
+            f"{np.prod(split.activation_shape) * 2 / 1024:.1f} KiB per image"
         )
-        print(lines[-1], flush=True)
+        name, rate = extract[args.engine]
+        tf_rate = extract["tensorflow"][1]
+        lines.append(
+            f"phase {index + 1} extraction: tensorflow {tf_rate:.1f} images/s, {args.engine} "
+            f"chose {name} {rate:.1f} images/s, speed-up {rate / tf_rate:.1f}x"
+        )
+        print("\n".join(lines[-2:]), flush=True)
 
     def epoch(rate_train: float, rate_val: float) -> float:
         return N_TRAIN / rate_train + N_VAL / rate_val
@@ -160,7 +190,8 @@ def main(argv: list[str] | None = None) -> None:
     p1_fast = epoch(results[0][1], results[0][3])
     p2_plain = epoch(results[1][0], fwd_plain)
     p2_fast = epoch(results[1][1], results[1][3])
-    extraction = (N_TRAIN + N_VAL) / results[0][2] + (N_TRAIN + N_VAL) / results[1][2]
+    extraction = sum((N_TRAIN + N_VAL) / results[i][2][args.engine][1] for i in (0, 1))
+    extraction_tf = sum((N_TRAIN + N_VAL) / results[i][2]["tensorflow"][1] for i in (0, 1))
     test = N_TEST / fwd_plain
     full_plain = EPOCHS * (p1_plain + p2_plain) + test
     full_fast = EPOCHS * (p1_fast + p2_fast) + extraction + test
@@ -170,7 +201,9 @@ def main(argv: list[str] | None = None) -> None:
         f"phase 2 step: plain {1000 * bs / results[1][0]:.0f} ms, cached "
         f"{1000 * bs / results[1][1]:.0f} ms, {step2:.1f}x",
         f"phase 2 epoch: plain {p2_plain:.0f} s, cached {p2_fast:.0f} s, {p2_plain / p2_fast:.1f}x",
-        f"activation extraction (both phases, 50,000 images): {extraction:.0f} s",
+        f"activation extraction (both phases, 50,000 images each): tensorflow "
+        f"{extraction_tf:.0f} s, {args.engine} {extraction:.0f} s, "
+        f"{extraction_tf / extraction:.1f}x",
         f"full recipe (10 + 10 epochs, 45,000/5,000/10,000 images, projected): plain "
         f"{full_plain / 3600:.2f} h, cached {full_fast / 3600:.2f} h (extraction included), "
         f"{full_plain / full_fast:.1f}x",

@@ -42,19 +42,39 @@ def cpu_mhz() -> float | None:
     return None
 
 
+def vector_isa() -> str:
+    """The widest fp32 vector instruction set the CPU reports: AVX-512, AVX2 or neither."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next((line.split() for line in fh if line.startswith("flags")), [])
+    except OSError:
+        flags = []
+    if "avx512f" in flags:
+        return "AVX-512"
+    return "AVX2" if "avx2" in flags else "SSE"
+
+
+# fp32 FLOP per cycle per core: 2 FMA units x vector lanes x 2 (multiply and add).
+FLOP_PER_CYCLE = {"AVX-512": 2 * 16 * 2, "AVX2": 2 * 8 * 2, "SSE": 2 * 4 * 2}
+
+
 def machine_line() -> str:
-    """One line naming cores, CPU model and clock."""
+    """One line naming cores, CPU model, clock and vector instruction set."""
     mhz = cpu_mhz()
     clock = f" at {mhz / 1000:.2f} GHz" if mhz else ""
     # Other processes on the 2 cores skew every figure; say how busy the machine was.
     load = os.getloadavg()[0]
-    return f"{os.cpu_count()} cores, {cpu_model()}{clock}, no GPU; 1-min load average {load:.1f}"
+    return (
+        f"{os.cpu_count()} cores, {cpu_model()}{clock}, {vector_isa()}, no GPU; "
+        f"1-min load average {load:.1f}"
+    )
 
 
 def peak_gflops() -> float | None:
-    """Arithmetic fp32 peak: cores x 2 AVX2 FMA units x 8 lanes x 2 flops x clock."""
+    """Arithmetic fp32 peak: cores x FLOP per cycle of the CPU's vector unit x clock."""
     mhz = cpu_mhz()
-    return None if mhz is None else (os.cpu_count() or 1) * 2 * 8 * 2 * mhz / 1000
+    per_cycle = FLOP_PER_CYCLE[vector_isa()]
+    return None if mhz is None else (os.cpu_count() or 1) * per_cycle * mhz / 1000
 
 
 def peak_rss_mb() -> float:

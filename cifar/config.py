@@ -107,6 +107,11 @@ class TrainConfig:
         runs_dir: parent folder of run directories.
         cache: ``"auto"`` uses cached frozen activations when exact, ``"off"`` never does.
         cache_dtype: storage type of cached activations (``float16`` halves memory and disk).
+        cache_engine: what runs the frozen prefix that fills the cache: ``"auto"`` (the
+            fastest of LiteRT, ONNX Runtime and TensorFlow whose output is within float16
+            rounding of TensorFlow's), or ``"litert"``, ``"onnxruntime"``, ``"tensorflow"``.
+        steps_per_execution: training steps per call of the train function; 0 chooses (64 on
+            cached activations, 1 on images), rounded down to a divisor of the epoch's steps.
         jit_compile: XLA-compile the train step (Keras ``jit_compile``).
         report: write plots, TensorBoard images and REPORT.md/HTML when the run ends.
         strategy: ``"default"`` (one device), ``"mirrored"`` (every GPU of this machine) or
@@ -118,6 +123,8 @@ class TrainConfig:
     runs_dir: str = "runs"
     cache: str = "auto"
     cache_dtype: str = "float16"
+    cache_engine: str = "auto"
+    steps_per_execution: int = 0
     jit_compile: bool = False
     report: bool = True
     strategy: str = "default"
@@ -132,10 +139,17 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Check ranges and names; raise ConfigError naming the first bad key."""
+        from cifar.activations.engines import ENGINES
         from cifar.models import list_models
 
         _check(self.seed >= 0, "seed", "must be >= 0")
         _check(self.cache in ("auto", "off"), "cache", "must be 'auto' or 'off'")
+        _check(
+            self.cache_engine in ENGINES,
+            "cache_engine",
+            f"must be one of {', '.join(ENGINES)}",
+        )
+        _check(self.steps_per_execution >= 0, "steps_per_execution", "must be >= 0 (0: automatic)")
         _check(
             self.strategy in STRATEGY_NAMES,
             "strategy",

@@ -34,27 +34,22 @@ from callbacks.early_stopping import ResumableEarlyStopping
 from callbacks.history import HistoryLogger
 from callbacks.progress import ProgressETA
 from callbacks.tensorboard import PhaseTensorBoard
-from cifar.activations import ActivationCache, ModelSplit, make_feature_dataset, split_model
-from cifar.activations.store import array_digest, weights_digest
+from cifar.activations.plan import ActivationPlanner, PhaseInputs
 from cifar.config import TrainConfig, load_config
 from cifar.data import ImageData, detect_dataset, load_cifar10, load_image_folder, stratified_split
 from cifar.data.augment import Augmenter
-from cifar.data.order import VIEW_STREAM, steps_per_epoch, stream_key
-from cifar.data.pipeline import make_dataset, prepare_images
+from cifar.data.order import steps_per_epoch
+from cifar.data.pipeline import make_dataset
 from cifar.distributed import barrier, make_strategy, worker_role
 from cifar.distributed.rundir import agree_on_run_dir, remove_scratch, scratch_dir
 from cifar.errors import ConfigError
+from cifar.execution import phase_steps_per_execution
 from cifar.finetuning import leaf_layers
 from cifar.models import create_model, default_input_size
 from cifar.phases import Phase
 
 CHECKPOINT_DIR = "checkpoint"
 BEST_MODEL = "best_model.keras"
-
-
-# Part of every activation-cache key: caches written before per-epoch stateless augmentation
-# hold views drawn by another RNG and must not be reused.
-VIEWS_RNG = "stateless-v1"
 
 
 @dataclass
@@ -78,16 +73,6 @@ class Datasets:
     def train_epochs(self, first_epoch: int, epochs: int) -> tf.data.Dataset:
         """The training batches of global epochs ``first_epoch .. first_epoch + epochs - 1``."""
         return self.make_train(first_epoch, epochs)
-
-
-@dataclass
-class PhaseInputs:
-    """What one phase fits: a model (full, or a tail sharing its layers) and its datasets."""
-
-    model: keras.Model
-    train: tf.data.Dataset
-    val: tf.data.Dataset
-    description: str
 
 
 class Trainer:
@@ -136,6 +121,7 @@ class Trainer:
         self.model: keras.Model | None = None
         self.datasets: Datasets | None = None
         self.phase_summaries: list[dict] = []
+        self.phase_inputs: PhaseInputs | None = None
 
     # ------------------------------------------------------------------ construction hooks
 
@@ -223,6 +209,11 @@ class Trainer:
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=phase.label_smoothing),
             metrics=["accuracy"],
             jit_compile=self.config.jit_compile,
+            steps_per_execution=phase_steps_per_execution(
+                self.config.steps_per_execution,
+                self.datasets.steps_per_epoch,
+                cached=self.phase_inputs is not None and self.phase_inputs.cached,
+            ),
         )
 
     def class_weights(self) -> dict[int, float] | None:
@@ -292,102 +283,14 @@ class Trainer:
         """What a phase fits: the full model on images, or a tail on cached activations.
 
         The training pipeline holds the batches of global epochs ``first_epoch`` to
-        ``first_epoch + epochs - 1`` (default: the phase's maximum from ``first_epoch``).
-        With ``cache="auto"`` the frozen prefix is run once per image and cached whenever
-        that is exact: no augmentation, or per-image augmentation drawn as a fixed set of
-        ``data.augment.cached_views`` views; and something frozen at the input side.
+        ``first_epoch + epochs - 1`` (default: the phase's maximum from ``first_epoch``);
+        :class:`~cifar.activations.plan.ActivationPlanner` decides whether caching is exact.
         """
         epochs = phase.epochs if epochs is None else epochs
-        d = self.datasets
-        plain = PhaseInputs(self.model, d.train_epochs(first_epoch, epochs), d.val, "off")
-        if self.config.cache == "off":
-            return plain
-        if self.role.multiworker:
-            # Each worker would extract every activation (the cache is per machine) and race
-            # the others for the cache file; the speed-up is not worth a second code path.
-            self.log(f"cache: off for phase {phase.name!r}: several workers train it")
-            return plain
-        augment = self.config.data.augment
-        views = 1
-        if augment.enabled:
-            if augment.mixes_batches or not augment.cached_views:
-                why = (
-                    "MixUp/CutMix mix whole batches"
-                    if augment.mixes_batches
-                    else (
-                        "training images are augmented, so the frozen layers see different inputs "
-                        "every epoch (set data.augment.cached_views to cache a fixed set of views)"
-                    )
-                )
-                self.log(f"cache: off for phase {phase.name!r}: {why}")
-                return plain
-            views = augment.cached_views
-        split = split_model(self.model)
-        if split is None:
-            self.log(f"cache: off for phase {phase.name!r}: no frozen layers at the input side")
-            return plain
-        n_cls, bs, seed = d.data.num_classes, self.config.data.batch_size, self.config.seed
-        prefix = weights_digest(split.prefix)  # hashed once: both splits depend on it
-        train_acts = self._activations(split, prefix, "train", d.train_idx, views)
-        val_acts = self._activations(split, prefix, "val", d.val_idx, 1)
-        y_train, y_val = d.data.y_train[d.train_idx], d.data.y_train[d.val_idx]
-        train = make_feature_dataset(
-            train_acts, y_train, n_cls, bs, True, seed, views, first_epoch, epochs
+        planner = ActivationPlanner(
+            self.config, self.image_size, self.cache_dir, self.log, self.role.multiworker
         )
-        val = make_feature_dataset(val_acts, y_val, n_cls, bs)
-        description = f"activations of {split.cut} {split.activation_shape}"
-        if augment.enabled:
-            description += f", {views} augmented views per training image"
-        self.log(f"cache: phase {phase.name!r} trains on cached {description}")
-        return PhaseInputs(split.tail, train, val, description)
-
-    def _activations(
-        self, split: ModelSplit, prefix: str, name: str, rows: np.ndarray, views: int
-    ) -> np.ndarray:
-        """Activations at the cut for training images ``rows`` (``views`` > 1: augmented views)."""
-        cache = ActivationCache(self.cache_dir, log=self.log)
-        augment = self.config.data.augment
-        images = self.datasets.data.x_train
-        key = cache.make_key(
-            images=self.datasets.data.content_digest(),
-            rows=array_digest(np.asarray(rows)),
-            rng=VIEWS_RNG,
-            prefix=prefix,
-            model=self.config.model.name,
-            input_size=self.image_size,
-            cut=split.cut,
-            keras=keras.__version__,
-            views=json.dumps(asdict(augment) if views > 1 else None, sort_keys=True),
-            seed=self.config.seed if views > 1 else 0,
-        )
-        n = len(rows)
-        shape = (views * n, *split.activation_shape)
-        step = tf.function(lambda x: split.prefix(x, training=False))
-
-        def write(out: np.ndarray) -> None:
-            t0, done, total = time.perf_counter(), 0, views * n
-            for view in range(views):
-                augmenter = Augmenter(augment, seed=self.config.seed) if views > 1 else None
-                for start in range(0, n, 64):
-                    key = stream_key(self.config.seed, VIEW_STREAM, view, start)
-                    chunk = images[rows[start : start + 64]]
-                    a = step(prepare_images(chunk, self.image_size, augmenter, key)).numpy()
-                    out[view * n + start : view * n + start + len(a)] = a
-                    done += len(a)
-                    if done % (total // 5 or 1) < len(a) and done < total:
-                        rate = done / (time.perf_counter() - t0)
-                        self.log(f"cache: {name} activations {done}/{total} ({rate:.0f} images/s)")
-            self.log(
-                f"cache: {name} activations for {total} images in {time.perf_counter() - t0:.1f} s"
-            )
-
-        return cache.get_or_build(
-            key,
-            shape,
-            write,
-            dtype=self.config.cache_dtype,
-            label=f"{name} {split.cut} activations",
-        )
+        return planner.phase_inputs(self.model, self.datasets, phase.name, first_epoch, epochs)
 
     def log(self, message: str) -> None:
         """Print a progress message (override to route it elsewhere)."""

@@ -48,9 +48,9 @@ def _concrete(prefix: keras.Model, batch: int | None):
 
 
 def tensorflow_engine(prefix: keras.Model) -> Runner:
-    """The reference: the Keras prefix as one traced TensorFlow function."""
-    fn, _ = _concrete(prefix, None)
-    return lambda x: fn(tf.constant(x)).numpy()
+    """The reference: the Keras prefix as one traced TensorFlow function (any batch size)."""
+    _, concrete = _concrete(prefix, None)
+    return lambda x: concrete(tf.constant(x, tf.float32)).numpy()
 
 
 def litert_engine(prefix: keras.Model, batch: int) -> Runner:
@@ -84,13 +84,18 @@ def onnxruntime_engine(prefix: keras.Model) -> Runner:
     )
 
     _, concrete = _concrete(prefix, None)
-    frozen = convert_variables_to_constants_v2(concrete)
-    proto, _ = tf2onnx.convert.from_graph_def(
-        frozen.graph.as_graph_def(),
-        input_names=[t.name for t in frozen.inputs],
-        output_names=[t.name for t in frozen.outputs],
-        opset=17,
-    )
+    logger, level = tf.get_logger(), tf.get_logger().level
+    logger.setLevel("ERROR")  # tf2onnx's TF1-API deprecation warnings, printed per conversion
+    try:
+        frozen = convert_variables_to_constants_v2(concrete)
+        proto, _ = tf2onnx.convert.from_graph_def(
+            frozen.graph.as_graph_def(),
+            input_names=[t.name for t in frozen.inputs],
+            output_names=[t.name for t in frozen.outputs],
+            opset=17,
+        )
+    finally:
+        logger.setLevel(level)
     options = ort.SessionOptions()
     options.intra_op_num_threads = _threads()
     options.log_severity_level = 3
