@@ -38,6 +38,20 @@ class ConfusionMatrixLogger(keras.callbacks.Callback):
     ```
     """
 
+    @classmethod
+    def for_run(
+        cls, run_dir: Path, validation_data: tf.data.Dataset, class_names: list[str], every: int
+    ) -> ConfusionMatrixLogger:
+        """A logger writing into a run directory's ``tensorboard/`` and ``confusion_matrices/``."""
+        run_dir = Path(run_dir)
+        return cls(
+            validation_data,
+            class_names,
+            log_dir=run_dir / "tensorboard",
+            image_dir=run_dir / "confusion_matrices",
+            every=every,
+        )
+
     def __init__(
         self,
         validation_data: tf.data.Dataset,

@@ -79,6 +79,11 @@ class ModelConfig:
     head_units: int | None = None
     dropout: float | None = None
 
+    def options(self) -> dict[str, Any]:
+        """Keyword options for :func:`cifar.models.create_model` (unset ones left out)."""
+        extra = {"head_units": self.head_units, "dropout": self.dropout}
+        return {"weights": self.weights, **{k: v for k, v in extra.items() if v is not None}}
+
 
 @dataclass
 class CallbacksConfig:

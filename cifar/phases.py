@@ -76,6 +76,16 @@ class Phase:
         except ConfigError as exc:
             raise ConfigError(f"invalid configuration: {key}.trainable: {exc}") from None
 
+    def make_early_stopping(self) -> keras.callbacks.Callback | None:
+        """This phase's resumable early stopping on ``monitor`` (None when ``patience`` is 0)."""
+        from callbacks.early_stopping import ResumableEarlyStopping
+
+        if self.patience <= 0:
+            return None
+        return ResumableEarlyStopping(
+            monitor=self.monitor, patience=self.patience, restore_best_weights=True
+        )
+
     def make_optimizer(self, steps_per_epoch: int) -> keras.optimizers.Optimizer:
         """A fresh optimizer for this phase (a new one per phase, as recompiling implies)."""
         lr: float | keras.optimizers.schedules.LearningRateSchedule = self.learning_rate

@@ -27,6 +27,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "training",
         (
             "cifar.trainer",
+            "cifar.run_state",
+            "cifar.run_files",
+            "cifar.execution",
             "cifar.phases",
             "cifar.config",
             "cifar.activations",

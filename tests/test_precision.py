@@ -18,7 +18,6 @@ from exports.tflite_graph import compact, float16_constants, restore_float32
 @pytest.fixture(scope="module")
 def cnn_files(trained_cnn, tmp_path_factory):
     """The trained CNN's SavedModel and its plain float32, float16 and int8 conversions."""
-    import tensorflow as tf
 
     from cifar.inference.keras_model import build_inference_model
     from exports.to_savedmodel import write_savedmodel
@@ -27,15 +26,23 @@ def cnn_files(trained_cnn, tmp_path_factory):
     model, data = trained_cnn
     root = tmp_path_factory.mktemp("precision")
     write_savedmodel(build_inference_model(model, 32), root / "sm")
-    files = {"sm": root / "sm", "data": data}
+    files = {"sm": root / "sm", "data": data, **_plain_float_files(root / "sm")}
+    write_tflite(root / "sm", root / "int8.tflite", "int8", data.x_train[:64], selective=False)
+    files["int8"] = (root / "int8.tflite").read_bytes()
+    return files
+
+
+def _plain_float_files(saved_model) -> dict[str, bytes]:
+    """The converter's own float32 and float16 files of ``saved_model`` (nothing kept float32)."""
+    import tensorflow as tf
+
+    files = {}
     for mode in ("float32", "float16"):
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(root / "sm"))
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
         if mode == "float16":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.target_spec.supported_types = [tf.float16]
         files[mode] = converter.convert()
-    write_tflite(root / "sm", root / "int8.tflite", "int8", data.x_train[:64], selective=False)
-    files["int8"] = (root / "int8.tflite").read_bytes()
     return files
 
 
@@ -179,7 +186,6 @@ def test_restoring_one_of_two_identical_constants_keeps_the_other(tmp_path):
     The two equal kernels below become one constant with two readers; the helper gives each
     reader its own DEQUANTIZE of the same float16 tensor, as in the ConvNeXt file."""
     import keras
-    import tensorflow as tf
 
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.ReLU()(keras.layers.Conv2D(32, 1)(inputs))
@@ -190,13 +196,7 @@ def test_restoring_one_of_two_identical_constants_keeps_the_other(tmp_path):
     for twin in twins:
         twin.set_weights([kernel])
     model.export(str(tmp_path / "sm"), verbose=False)
-    files = {}
-    for mode in ("float32", "float16"):
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "sm"))
-        if mode == "float16":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.target_spec.supported_types = [tf.float16]
-        files[mode] = converter.convert()
+    files = _plain_float_files(tmp_path / "sm")
     files["float16"] = _share_equal_float16_constants(files["float16"])
     constants = float16_constants(files["float16"], files["float32"])
     x = np.random.default_rng(1).uniform(0, 255, size=(4, 8, 8, 3)).astype("float32")

@@ -127,11 +127,8 @@ def test_cli_exports_a_run_and_writes_its_page(page, trained_cnn, tmp_path, caps
     model, data = trained_cnn
     run = make_run_dir(tmp_path, model, data)
     web_dir = tmp_path / "web"
-    code = cli.main(
-        ["export", str(run), "--formats", "tflite,tflite-int8", "--web", str(web_dir),
-         "--verify-n", "50", "--representative-n", "50"]
-    )  # fmt: skip
-    assert code == 0
+    args = ["export", str(run), "--formats", "tflite,tflite-int8", "--web", str(web_dir)]
+    assert cli.main([*args, "--verify-n", "50", "--representative-n", "50"]) == 0
     assert f"cifar serve web {web_dir}" in capsys.readouterr().out
     config = json.loads((web_dir / "app-config.json").read_text())
     assert config["source_file"] == "model_float32.tflite"  # no float16 exported: the first

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from cifar.data.cifar10 import FOLDER_NAME, TEST_BATCH, TRAIN_BATCHES
+from cifar.data.cifar10 import FOLDER_NAME, TEST_BATCH, TRAIN_BATCHES, load_cifar10
+from cifar.data.dataset import ImageData
+from cifar.data.folder import load_image_folder
 from cifar.data.folder_layout import LAYOUT_HELP, looks_like_image_folder
-from cifar.errors import DataError
+from cifar.errors import ConfigError, DataError
 
 
 def detect_dataset(path: str | os.PathLike) -> str:
@@ -24,3 +28,44 @@ def detect_dataset(path: str | os.PathLike) -> str:
         f"{path} is neither a CIFAR-10 '{FOLDER_NAME}' folder ({', '.join(markers)}) nor an "
         f"image folder: {LAYOUT_HELP}."
     )
+
+
+def load_dataset(
+    data_config: Any,
+    image_size: int,
+    seed: int,
+    cache_dir: str | os.PathLike,
+    log: Callable[[str], None] = print,
+) -> ImageData:
+    """Load what ``data_config`` names (a :class:`~cifar.config.DataConfig`), subset if asked.
+
+    ``dataset = "auto"`` recognises the folder in ``data_dir`` (CIFAR-10 without one); image
+    folders are decoded once at ``image_size`` into ``cache_dir``.
+    """
+    cfg = data_config
+    kind = cfg.dataset
+    if kind == "auto":
+        kind = detect_dataset(cfg.data_dir) if cfg.data_dir else "cifar10"
+    if kind == "folder":
+        if not cfg.data_dir:
+            raise ConfigError("invalid configuration: data.data_dir: required for 'folder'")
+        data = load_image_folder(
+            cfg.data_dir,
+            image_size=image_size,
+            test_fraction=cfg.test_fraction,
+            seed=seed,
+            cache_dir=cache_dir,
+            skip_bad=cfg.skip_bad_images,
+            log=log,
+        )
+        log(
+            f"data: image folder {data.source}: {data.extra['layout']} layout, "
+            f"{len(data.y_train)} training and {len(data.y_test)} test images at "
+            f"{image_size}x{image_size}; test images: {data.extra['test_source']}"
+        )
+    else:
+        data = load_cifar10(cfg.data_dir)
+    data.extra["dataset"] = kind
+    if cfg.train_subset or cfg.test_subset:
+        data = data.subset(cfg.train_subset, cfg.test_subset, seed=seed)
+    return data

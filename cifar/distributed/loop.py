@@ -123,3 +123,20 @@ def fit_multiworker(
 def _accuracy() -> keras.metrics.Metric:
     # The Trainer compiles metrics=["accuracy"] on one-hot labels: categorical accuracy.
     return keras.metrics.CategoricalAccuracy(name="accuracy")
+
+
+def fit_phase(
+    model: keras.Model,
+    strategy: tf.distribute.Strategy,
+    train: tf.data.Dataset,
+    val: tf.data.Dataset,
+    multiworker: bool = False,
+    class_weight: dict | None = None,
+    **fit_args,
+) -> keras.callbacks.History:
+    """Keras ``fit`` on one process; :func:`fit_multiworker` under several workers."""
+    if multiworker:  # Keras's fit fails under this strategy (see the module)
+        return fit_multiworker(model, strategy, train, val, **fit_args)
+    return model.fit(
+        train, validation_data=val, class_weight=class_weight, shuffle=False, **fit_args
+    )
