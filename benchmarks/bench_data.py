@@ -10,7 +10,6 @@ shuffle, per-batch resize, one-hot, prefetch) and iterates it without a model.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
@@ -19,13 +18,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print its figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir")
+    from benchmarks.benchlog import bench_parser
+
+    parser = bench_parser(__doc__, data_dir=True)
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--augment", action="store_true", help="flip + pad-and-crop on")
-    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args(argv)
 
     from benchmarks.benchlog import machine_line, peak_rss_mb, stream, write_section

@@ -17,7 +17,6 @@ target is missed.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -113,7 +112,9 @@ def time_runner(models: list[Path], images) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Export, print the verification table, the targets and the runner timings."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from benchmarks.benchlog import bench_parser
+
+    parser = bench_parser(__doc__)
     parser.add_argument("run_dir", help="a finished run (best_model.keras, labels.txt, ...)")
     parser.add_argument("--out-dir", help="default: RUN_DIR/export")
     parser.add_argument("--data-dir", help="cifar-10-batches-py folder (default: the run's)")
@@ -126,7 +127,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--runner-images", type=int, default=200, help="images timed per model")
     parser.add_argument("--json", help="also write all figures to this file")
-    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args(argv)
 
     from benchmarks.benchlog import machine_line, write_section

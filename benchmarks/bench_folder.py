@@ -12,7 +12,6 @@ tf.data pipeline at ``--size``. Prints images/s for each step and the peak resid
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import tempfile
@@ -55,13 +54,14 @@ def generate(root: Path, n: int, classes: int) -> tuple[float, int]:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print its figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from benchmarks.benchlog import bench_parser
+
+    parser = bench_parser(__doc__)
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--keep", help="generate into (and keep) this folder instead of a temp one")
-    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args(argv)
 
     from benchmarks.benchlog import machine_line, peak_rss_mb, stream, write_section

@@ -139,13 +139,13 @@ def _forwarded(args: argparse.Namespace) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Run one worker, then two, and print steps/s and the exchange's cost per step."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir")
+    from benchmarks.benchlog import bench_parser
+
+    parser = bench_parser(__doc__, data_dir=True)
     parser.add_argument("--images", type=int, default=4000)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--model", default="custom_cnn")
-    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--runs-dir", help=argparse.SUPPRESS)
     parser.add_argument("--strategy", default="multiworker", help=argparse.SUPPRESS)

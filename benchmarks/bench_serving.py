@@ -15,7 +15,6 @@ export. Loopback only; the request count and ``--max-seconds`` bound each run.
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import os
 import signal
@@ -172,10 +171,10 @@ def test_image(path: str | None, data_dir: str | None) -> tuple[bytes, str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Benchmark each backend and print one table (``--write``: also into BENCHMARKS.md)."""
-    from benchmarks.benchlog import machine_line, write_section
+    from benchmarks.benchlog import bench_parser, machine_line, write_section
     from cifar.errors import CifarError
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--tflite", help="a .tflite file (default: newest export's float32)")
     parser.add_argument("--keras", help="a .keras file (default: newest run's best model)")
     parser.add_argument("--requests", type=int, default=500, help="requests per backend")
@@ -185,7 +184,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-seconds", type=float, default=300, help="time bound per backend")
     parser.add_argument("--image", help="image file to send (resized to 32x32 PNG)")
     parser.add_argument("--data-dir", help="CIFAR-10 folder for the test image ($CIFAR10_DIR)")
-    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args(argv)
     if not 1 <= args.requests <= 100_000 or not 1 <= args.concurrency <= 64:
         parser.error("--requests must be 1..100000 and --concurrency 1..64")

@@ -11,7 +11,6 @@ TensorBoard, confusion matrix, progress, per-epoch resume checkpoint).
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
@@ -59,14 +58,14 @@ class EpochTimer:
 
 def main(argv: list[str] | None = None) -> None:
     """Run both sides and print the per-step times and the overhead."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir")
+    from benchmarks.benchlog import bench_parser
+
+    parser = bench_parser(__doc__, data_dir=True)
     parser.add_argument("--images", type=int, default=10000)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--model", default="custom_cnn")
     parser.add_argument("--input-size", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args(argv)
 
     import keras

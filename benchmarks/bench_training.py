@@ -15,7 +15,6 @@ speed, and peak resident memory; then projects the wall time of the full referen
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
@@ -55,8 +54,9 @@ def images_per_second(fn, n_images: int) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     """Measure, print one line per comparison, optionally write BENCHMARKS.md."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir")
+    from benchmarks.benchlog import bench_parser
+
+    parser = bench_parser(__doc__, data_dir=True)
     parser.add_argument("--weights", default="imagenet", help="MobileNetV2 weights (.h5 path)")
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -68,7 +68,6 @@ def main(argv: list[str] | None = None) -> None:
         choices=("auto", "litert", "onnxruntime"),
         help="extraction engine compared with TensorFlow (auto: the run's choice)",
     )
-    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args(argv)
 
     import keras

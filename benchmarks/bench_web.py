@@ -15,7 +15,6 @@ the LiteRT interpreter on the same images. ``tests/test_web.py`` drives the same
 
 from __future__ import annotations
 
-import argparse
 import base64
 import os
 import shutil
@@ -151,16 +150,15 @@ def leaves_localhost(urls: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the page's per-image latency and agreement for each model; exit 1 on a failure."""
-    from benchmarks.benchlog import machine_line, write_section
+    from benchmarks.benchlog import bench_parser, machine_line, write_section
     from cifar.data import load_cifar10
     from cifar.inference.tflite_runner import TFLiteClassifier
     from exports.web import write_web_app
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("models", nargs="+", help=".tflite files with metadata")
     parser.add_argument("--n", type=int, default=50, help="test images (default 50)")
     parser.add_argument("--data-dir", default=os.environ.get("CIFAR10_DIR"))
-    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args(argv)
     chromium = find_chromium()
     if chromium is None:

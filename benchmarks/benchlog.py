@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import platform
@@ -40,6 +41,15 @@ def cpu_mhz() -> float | None:
     except (OSError, ValueError):
         pass
     return None
+
+
+def bench_parser(doc: str, data_dir: bool = False) -> argparse.ArgumentParser:
+    """A benchmark's parser: its docstring's first line, --write and, if asked, --data-dir."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    if data_dir:
+        parser.add_argument("--data-dir", help="CIFAR-10 folder (default: $CIFAR10_DIR or Keras)")
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    return parser
 
 
 def vector_isa() -> str:

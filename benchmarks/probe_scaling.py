@@ -10,7 +10,6 @@ fits the same logistic-regression probe (scikit-learn) on each.
 
 from __future__ import annotations
 
-import argparse
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -18,12 +17,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def main(argv: list[str] | None = None) -> None:
     """Extract features with both scalings, fit the probes, print test accuracies."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir")
+    from benchmarks.benchlog import bench_parser
+
+    parser = bench_parser(__doc__, data_dir=True)
     parser.add_argument("--weights", default="imagenet")
     parser.add_argument("--train", type=int, default=5000)
     parser.add_argument("--test", type=int, default=2000)
-    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args(argv)
 
     import keras

@@ -135,7 +135,9 @@ def measure(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     """Profile the default setting, time the variants, print (and optionally write) it all."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from benchmarks.benchlog import bench_parser
+
+    parser = bench_parser(__doc__)
     parser.add_argument("--weights", default="imagenet", help="MobileNetV2 weights (.h5 path)")
     parser.add_argument("--experiment", default="mobilenetv2_finetune_deep")
     parser.add_argument("--steps", type=int, default=20)
@@ -143,7 +145,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jit-compile", action="store_true")
     parser.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(measure(args)))

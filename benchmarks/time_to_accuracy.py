@@ -13,7 +13,6 @@ The runs ran on different days and machines: compare them with that in mind.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 from pathlib import Path
@@ -65,11 +64,12 @@ def format_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Print the table; with ``--write`` also into BENCHMARKS.md."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from benchmarks.benchlog import bench_parser
+
+    parser = bench_parser(__doc__)
     parser.add_argument("--results", default="results", type=Path)
     parser.add_argument("--model", default="mobilenet_v2")
     parser.add_argument("--targets", type=float, nargs="+", default=[85.0, 88.0, 90.0])
-    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args(argv)
     from cifar.errors import DataError
 

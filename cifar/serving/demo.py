@@ -38,12 +38,11 @@ __all__ = [
 
 MAX_BATCH_FILES = 64
 TOP_K = 3
-EXAMPLES_DIR = Path(tempfile.gettempdir()) / "cifar-gradio-examples"
 BATCH_HEADERS = ["file", "top-1", "p1", "top-2", "p2", "top-3", "p3"]
 
 
 def write_examples(
-    out_dir: str | os.PathLike = EXAMPLES_DIR,
+    out_dir: str | os.PathLike | None = None,
     data_dir: str | os.PathLike | None = None,
     per_class: int = 1,
     download: bool = False,
@@ -56,9 +55,12 @@ def write_examples(
     as PNG, from the data this machine can load: ``data_dir`` / ``$CIFAR10_DIR``, the Keras
     cache (``~/.keras/datasets``), or, only with ``download``, a fresh Keras download.
     Returns the written paths (``NN_<class>.<ext>``), or ``[]`` when no copy is available.
+    Without ``out_dir`` they go to a new temporary folder, so two demos never share one.
     """
     import numpy as np
 
+    if out_dir is None:
+        out_dir = tempfile.mkdtemp(prefix="cifar-gradio-examples-")
     folder_examples = _folder_examples(run_dir, per_class)
     if folder_examples is not None:
         out = Path(out_dir)
