@@ -11,6 +11,7 @@ It needs an HTTP origin (browsers do not load WASM or ES modules from ``file://`
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -62,6 +63,17 @@ def fetch_tasks_vision(cache_dir: str | os.PathLike | None = None, timeout: floa
             f"holds tasks-vision-{VERSION}/package)"
         )
     cache.mkdir(parents=True, exist_ok=True)
+    # One fetch at a time per cache (parallel test workers, two exports at once): the second
+    # waits, then finds the package complete.
+    with open(cache / ".fetch.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _complete(package):
+            return package
+        return _fetch(npm, cache, package, timeout)
+
+
+def _fetch(npm: str, cache: Path, package: Path, timeout: float) -> Path:
+    """``npm pack`` into a temporary folder of ``cache``, checked, then moved to ``package``."""
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=cache) as tmp:
         try:
             done = subprocess.run(
