@@ -71,7 +71,7 @@ def op_times(logdir: str) -> dict[str, float]:
                 continue
             for event in line.events:
                 name = plane.event_metadata[event.metadata_id].name
-                if ":" not in name:  # executor bookkeeping around the kernels, not an op
+                if ":" not in name or "::" in name:  # executor bookkeeping, not an op
                     continue
                 op_type = name.rsplit(":", 1)[1].replace("_MklNative", "").replace("_Mkl", "")
                 totals[op_type] += event.duration_ps / 1e9
@@ -116,11 +116,10 @@ def measure(args: argparse.Namespace) -> dict:
     seconds = time.perf_counter() - t0
     if args.profile:
         tf.profiler.experimental.stop()
+    # As bench_training counts it: the tail starts at the first trainable layer, so its
+    # forward, input-gradient and weight-gradient passes each cost about its forward MACs.
     tail_macs = sum(macs(split.tail).values())
-    trainable = sum(
-        v for name, v in macs(split.tail).items() if split.tail.get_layer(name).trainable
-    )
-    flops_per_image = 2 * (tail_macs + 2 * trainable)  # forward, input and weight gradients
+    flops_per_image = 2 * 3 * tail_macs
     result = {
         "cut": split.cut,
         "activation_shape": list(split.activation_shape),
@@ -156,14 +155,15 @@ def main(argv: list[str] | None = None) -> None:
     def child(env: dict, extra: list[str], profile: bool = False) -> dict:
         command = [sys.executable, __file__, "--child", "--weights", args.weights]
         command += ["--experiment", args.experiment, "--steps", str(args.steps), *extra]
-        out = subprocess.run(
+        done = subprocess.run(
             command + (["--profile"] if profile else []),
             env={**os.environ, **env},
             capture_output=True,
             text=True,
-            check=True,
-        ).stdout
-        return json.loads(out.strip().splitlines()[-1])
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"error: {' '.join(extra) or 'default'} run failed:\n{done.stderr}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
 
     def pct(result: dict) -> str:
         if not peak:
