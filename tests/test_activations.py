@@ -210,7 +210,11 @@ def test_cached_augmented_views(tmp_path, small_data):
 
     augment = {"flip": True, "crop_padding": 4, "cached_views": 3}
     cfg = mnv2_config(
-        tmp_path, FROZEN, data={"batch_size": 16, "augment": augment}, cache_dtype="float32"
+        tmp_path,
+        FROZEN,
+        data={"batch_size": 16, "augment": augment},
+        cache_dtype="float32",
+        cache_engine="tensorflow",  # compared with the TensorFlow prefix below, to 1e-4
     )
     trainer = Recording(cfg, data=small_data.subset(train=60, test=20))
     trainer.prepare()
