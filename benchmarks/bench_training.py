@@ -9,8 +9,10 @@ training images/s plain (full model on resized images) and cached (tail model on
 activations, several steps per execution as the Trainer runs them), the extraction speed of
 TensorFlow against the engine the Trainer picks (LiteRT or ONNX Runtime), validation forward
 speed, and peak resident memory; then projects the wall time of the full reference recipe on
-45,000 train /
-5,000 validation / 10,000 test images (10 + 10 epochs, no early stopping) both ways.
+45,000 train / 5,000 validation / 10,000 test images (10 + 10 epochs, no early stopping) both
+ways, and the floor phase 2's arithmetic puts under it. Training and forward rates are the
+best of three timed passes after a warm-up pass (other guests of a shared machine only slow a
+pass down); the hypervisor's steal during the run is printed last.
 """
 
 from __future__ import annotations
@@ -44,12 +46,19 @@ def macs(model) -> dict[str, int]:
     return out
 
 
-def images_per_second(fn, n_images: int) -> float:
-    """Run ``fn`` once to warm up (tracing), then time a second run."""
+def images_per_second(fn, n_images: int, repeats: int = 3) -> float:
+    """Run ``fn`` once to warm up (tracing), then the best rate of ``repeats`` timed runs.
+
+    The best, not the mean: other guests on a shared machine only ever slow a run down, and
+    one slowed pass of the plain phase-2 step alone moved its ratio from 4.1x to 2.2x.
+    """
     fn()
-    t0 = time.perf_counter()
-    fn()
-    return n_images / (time.perf_counter() - t0)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return n_images / best
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -165,9 +174,9 @@ def main(argv: list[str] | None = None) -> None:
         features = make_feature_dataset(cached, y, 10, bs, training=True, epochs=2).repeat()
         fast = fit_rate(split.tail, features, spe)
         val_fast = forward_rate(split.tail, make_feature_dataset(cached, y, 10, 64))
-        results[index] = (plain, fast, extract, val_fast)
         step_plain = full_macs + 2 * trainable_from
         step_fast = tail_macs + 2 * trainable_from
+        results[index] = (plain, fast, extract, val_fast, step_fast)
         lines.append(
             f"phase {index + 1} ({phase.policy.describe()}): train plain {plain:.1f} images/s"
             f"{pct(plain, step_plain)}, cached {fast:.1f} images/s{pct(fast, step_fast)} "
@@ -195,6 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     full_plain = EPOCHS * (p1_plain + p2_plain) + test
     full_fast = EPOCHS * (p1_fast + p2_fast) + extraction + test
     step2 = results[1][1] / results[1][0]
+    summary = len(lines)
     lines += [
         f"phase 1 epoch: plain {p1_plain:.0f} s, cached {p1_fast:.1f} s, {p1_plain / p1_fast:.1f}x",
         f"phase 2 step: plain {1000 * bs / results[1][0]:.0f} ms, cached "
@@ -208,7 +218,15 @@ def main(argv: list[str] | None = None) -> None:
         f"{full_plain / full_fast:.1f}x",
         f"peak resident memory: {peak_rss_mb():,.0f} MiB",
     ]
-    print("\n".join(lines[-6:]))
+    if peak:
+        # What no kernel tuning can beat: phase 2's multiply-adds at the fp32 peak.
+        floor = EPOCHS * N_TRAIN * 2 * results[1][4] / (peak * 1e9) / 60
+        lines.append(
+            f"phase 2 arithmetic floor ({EPOCHS} epochs of {N_TRAIN:,} images at "
+            f"{2 * results[1][4] / 1e9:.3f} GFLOP each): {floor:.1f} min at 100% of the fp32 "
+            f"peak; at the cached rate above {EPOCHS * N_TRAIN / results[1][1] / 60:.1f} min"
+        )
+    print("\n".join(lines[summary:]))
     if args.write:
         variant = "".join(
             [

@@ -68,6 +68,31 @@ def vector_isa() -> str:
 FLOP_PER_CYCLE = {"AVX-512": 2 * 16 * 2, "AVX2": 2 * 8 * 2, "SSE": 2 * 4 * 2}
 
 
+def _cpu_times() -> list[int] | None:
+    """The machine's CPU time counters from /proc/stat (user ... steal), in clock ticks."""
+    try:
+        with open("/proc/stat") as fh:
+            return [int(v) for v in fh.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+
+
+_TIMES_AT_START = _cpu_times()
+
+
+def steal_share() -> float | None:
+    """Share of the machine's CPU time the hypervisor took for other guests since import.
+
+    On a shared virtual machine a benchmark can lose a third of its cores to neighbours
+    without any process of its own showing up in the load average; this says when it did.
+    """
+    now = _cpu_times()
+    if now is None or _TIMES_AT_START is None:
+        return None
+    delta = [b - a for a, b in zip(_TIMES_AT_START, now, strict=True)]
+    return delta[7] / sum(delta) if sum(delta) else None
+
+
 def machine_line() -> str:
     """One line naming cores, CPU model, clock and vector instruction set."""
     mhz = cpu_mhz()
@@ -111,6 +136,14 @@ def command_line() -> str:
     return " ".join(["python", str(script), *args])
 
 
+def steal_lines() -> list[str]:
+    """One line giving the hypervisor's steal during the run, where the kernel reports it."""
+    share = steal_share()
+    if share is None:
+        return []
+    return [f"CPU time stolen by the hypervisor during the run: {100 * share:.1f}%"]
+
+
 def write_section(name: str, title: str, lines: list[str]) -> Path:
     """Replace (or append) the section ``name`` of BENCHMARKS.md with the printed figures."""
     begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
@@ -127,6 +160,7 @@ def write_section(name: str, title: str, lines: list[str]) -> Path:
             "",
             "```",
             *lines,
+            *steal_lines(),
             "```",
             end,
         ]

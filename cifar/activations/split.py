@@ -8,6 +8,7 @@ import keras
 
 from cifar.errors import ModelError
 from cifar.finetuning import BACKBONE
+from cifar.models.folding import fold_frozen_batchnorm
 
 
 @dataclass
@@ -50,13 +51,14 @@ def _graph(backbone: keras.Model) -> tuple[list, list[set[int]], list]:
     return ops, sources, outputs
 
 
-def split_model(model: keras.Model) -> ModelSplit | None:
+def split_model(model: keras.Model, fold_batchnorm: bool = True) -> ModelSplit | None:
     """Cut ``model`` at the last single-tensor boundary before its first trainable layer.
 
     Works for chain models whose pretrained part is a nested functional layer named
     ``backbone`` (the registry's transfer models), whatever branches the backbone has inside.
     Returns None when nothing at the input side is frozen (no gain) or the model has no such
-    structure.
+    structure. With ``fold_batchnorm`` the tail's frozen BatchNorm layers are folded into
+    their convolutions (:mod:`cifar.models.folding`): the same function, a faster step.
     """
     names = [layer.name for layer in model.layers]
     if BACKBONE not in names:
@@ -97,6 +99,8 @@ def split_model(model: keras.Model) -> ModelSplit | None:
     try:
         inner_prefix = keras.Model(backbone.input, cut_tensor, name="backbone_prefix")
         inner_tail = keras.Model(cut_tensor, backbone.output, name="backbone_tail")
+        if fold_batchnorm:
+            inner_tail = fold_frozen_batchnorm(inner_tail)[0]
     except Exception as exc:  # a graph Keras cannot split; the plain path still works
         raise ModelError(f"cannot split the backbone at {cut_name}: {exc}") from exc
     prefix = _chain(model.input, [*pre, _Frozen(inner_prefix)])
