@@ -149,3 +149,26 @@ def test_tarball_escaping_its_folder_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="unsafe entry"):
         web._extract(tarball, tmp_path / "into")
     assert not (tmp_path / "outside.txt").exists()
+
+
+def test_server_is_quiet_when_a_browser_cancels_a_download(tmp_path, capsys):
+    """A client that hangs up mid-file is normal; other errors still print their traceback."""
+    from cifar.serving.web import make_server
+
+    (tmp_path / "index.html").write_text("<html></html>")
+    (tmp_path / "app-config.json").write_text("{}")
+    server = make_server(tmp_path, "127.0.0.1", 0)
+    try:
+        for error in (BrokenPipeError(32, "Broken pipe"), ConnectionResetError(104, "reset")):
+            try:
+                raise error
+            except ConnectionError:
+                server.handle_error(None, ("127.0.0.1", 50000))
+        assert capsys.readouterr().err == ""
+        try:
+            raise ValueError("a real bug")
+        except ValueError:
+            server.handle_error(None, ("127.0.0.1", 50000))
+        assert "ValueError: a real bug" in capsys.readouterr().err
+    finally:
+        server.server_close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -32,6 +33,18 @@ class _Handler(SimpleHTTPRequestHandler):
             super().log_message(format, *args)
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """Say nothing when the browser went away mid-file; report anything else as before.
+
+        Browsers cancel downloads they no longer need (a reload, a page closed while the
+        WebAssembly runtime loads), and ``socketserver`` would print a traceback for each.
+        """
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 def make_server(directory: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000):
     """An HTTP server for ``directory`` (a page folder with ``index.html``); not started yet.
 
@@ -46,7 +59,7 @@ def make_server(directory: str | os.PathLike, host: str = "127.0.0.1", port: int
         )
     handler = functools.partial(_Handler, directory=str(folder))
     try:
-        return ThreadingHTTPServer((host, port), handler)
+        return _Server((host, port), handler)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
