@@ -49,8 +49,8 @@ def macs(model) -> dict[str, int]:
 def images_per_second(fn, n_images: int, repeats: int = 3) -> float:
     """Run ``fn`` once to warm up (tracing), then the best rate of ``repeats`` timed runs.
 
-    The best, not the mean: other guests on a shared machine only ever slow a run down, and
-    one slowed pass of the plain phase-2 step alone moved its ratio from 4.1x to 2.2x.
+    The best, not the mean: other guests on a shared machine only ever slow a run down; with
+    one timed pass, the phase-2 ratio printed 4.1x and 2.2x in two runs of one session.
     """
     fn()
     best = float("inf")

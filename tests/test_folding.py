@@ -86,7 +86,7 @@ def test_mobilenet_tail_is_folded_and_trains_like_the_full_model():
     _randomise_statistics(model)
     get_policy("unfreeze_last(50)").apply(model)
     split = split_model(model)
-    folded = [x for x in _leaves(split.tail) if isinstance(x, FoldedConvBatchNorm)]
+    folded = [x for x in split.tail._flatten_layers() if isinstance(x, FoldedConvBatchNorm)]
     assert len(folded) == 19  # blocks 11-16 (expand, depthwise, project) and Conv_1
     x = np.random.default_rng(2).uniform(0, 255, (6, 64, 64, 3)).astype("float32")
     y = keras.utils.to_categorical([0, 1, 2, 3, 4, 5], 10)
@@ -107,11 +107,3 @@ def _assert_close_gradient(actual, expected) -> None:
     """Equal up to float32 reordering: within 1e-4 of the gradient's own largest entry."""
     expected = np.asarray(expected)
     np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-4 * np.abs(expected).max())
-
-
-def _leaves(model):
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _leaves(layer)
-        else:
-            yield layer

@@ -99,11 +99,17 @@ def fold_frozen_batchnorm(model: keras.Model) -> tuple[keras.Model, int]:
     folded: dict[int, keras.layers.Layer] = {}  # id(bn) -> its convolution
     for node in nodes:
         conv = node.operation
-        after = readers.get(id(node.output_tensors[0]), []) if node.output_tensors else []
-        if len(after) == 1 and _foldable(conv, after[0]):
-            bn = after[0]
-            if calls[id(conv)] == 1 and calls[id(bn)] == 1 and len(node.output_tensors) == 1:
-                folded[id(bn)] = conv
+        if len(node.output_tensors) != 1:
+            continue
+        after = readers.get(id(node.output_tensors[0]), [])
+        if (
+            len(after) == 1
+            and _foldable(conv, after[0])
+            and calls[id(conv)] == calls[id(after[0])] == 1
+        ):
+            folded[id(after[0])] = conv
+    if not folded:
+        return model, 0
     convs = {id(conv) for conv in folded.values()}
 
     def call(layer, *args, **kwargs):
@@ -113,7 +119,5 @@ def fold_frozen_batchnorm(model: keras.Model) -> tuple[keras.Model, int]:
             return FoldedConvBatchNorm(folded[id(layer)], layer)(args[0])
         return layer(*args, **kwargs)
 
-    if not folded:
-        return model, 0
     clone = keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=call)
     return clone, len(folded)
