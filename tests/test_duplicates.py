@@ -313,3 +313,90 @@ def test_tiff_and_heic_photos_load_upright_through_the_one_decoder(tmp_path, suf
     (root / "cats" / f"z{suffix}").write_bytes(path.read_bytes())
     data, _ = load(root, tmp_path)
     assert f"cats/z{suffix}" in data.files_train + data.files_test
+
+
+# ------------------------------------------------------------------ commands
+
+
+def messy_folder(root):
+    """Photos with a duplicate, a cross-class conflict, near-copies and junk files."""
+    scene_folder(root, per_class=8)
+    cats = root / "cats"
+    (cats / "cats_0_copy.jpg").write_bytes((cats / "cats_0.jpg").read_bytes())
+    (root / "dogs" / "stray.jpg").write_bytes((root / "owls" / "owls_3.jpg").read_bytes())
+    base = Image.open(cats / "cats_4.jpg")
+    save(base.resize((180, 135)), cats / "cats_4_small.jpg", quality=70)
+    save(ImageOps.mirror(base), cats / "cats_4_mirror.jpg", quality=80)
+    save(jpeg(Image.open(root / "dogs" / "dogs_2.jpg"), 60), root / "dogs" / "dogs_2_q60.jpg")
+    (root / ".DS_Store").write_bytes(b"\0")
+    (cats / "Thumbs.db").write_bytes(b"\0")
+    (cats / "._cats_1.jpg").write_bytes(b"\0")
+    (root / "dogs" / "notes.txt").write_text("from the web")
+    return root
+
+
+def test_cifar_data_takes_set_and_folder_and_reports_ignored_files_and_checks(tmp_path, capsys):
+    from cifar.cli import main
+
+    root = messy_folder(tmp_path / "pets")
+    out = tmp_path / "runs" / "data" / "s.png"
+    argv = ["data", "--folder", str(root), "--set", "data.near_copies=report"]
+    assert main([*argv, "--set", "model.input_size=32", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "ignored 4 non-image file(s): .DS_Store, cats/._cats_1.jpg, cats/Thumbs.db" in text
+    assert "data checks: 2 set(s) of identical files (1 filed under two classes)" in text
+    assert "near-copy group(s)" in text and f"cifar audit --data-dir {root}" in text
+    assert "images: " in text and out.is_file()
+    assert main(["data", "--folder", str(root), "--set", "data.duplicates=maybe"]) == 2
+    assert "data.duplicates: must be one of drop, error, keep" in capsys.readouterr().err
+
+
+def test_training_on_a_messy_folder_keeps_every_near_copy_group_in_one_split(tmp_path):
+    """No manual step: duplicates, a label conflict, near-copies and junk; 1 tiny epoch."""
+    import json
+
+    from cifar.config import load_config
+    from cifar.trainer import Trainer
+
+    root = messy_folder(tmp_path / "pets")
+    cfg = load_config(
+        {
+            "name": "messy",
+            "runs_dir": str(tmp_path / "runs"),
+            "data": {"data_dir": str(root), "batch_size": 8, "val_fraction": 0.2},
+            "model": {"name": "custom_cnn", "input_size": 32},
+            "phases": [{"name": "scratch", "trainable": "all", "epochs": 1, "patience": 0}],
+            "callbacks": {"confusion_matrix_every": 0, "progress": False},
+        }
+    )
+    trainer = Trainer(cfg)
+    trainer.fit()
+    recorded = json.loads((trainer.run_dir / "metrics.json").read_text())["data"]["data_checks"]
+    assert recorded["no_group_straddles_train_and_test"] is True
+    assert recorded["no_group_straddles_train_val_test"] is True
+    assert recorded["label_conflicts"] == 1 and recorded["near_copy_groups"] >= 2
+    left_out = {d["file"] for d in recorded["dropped"]}
+    assert left_out == {"cats/cats_0_copy.jpg", "dogs/stray.jpg", "owls/owls_3.jpg"}
+    # and from the splits themselves: every group's photos sit in one of train/val/test
+    d = trainer.datasets
+    data = d.data
+    side = {}
+    for name, files, groups, rows in (
+        ("train", data.files_train, data.groups_train, d.train_idx),
+        ("val", data.files_train, data.groups_train, d.val_idx),
+        ("test", data.files_test, data.groups_test, np.arange(len(data.files_test))),
+    ):
+        for i in rows:
+            side.setdefault(int(groups[i]), set()).add(name)
+            assert files[i] not in left_out
+    assert all(len(s) == 1 for s in side.values())
+    group_of = dict(
+        zip(
+            data.files_train + data.files_test,
+            np.concatenate([data.groups_train, data.groups_test]),
+            strict=True,
+        )
+    )
+    copies = ["cats/cats_4.jpg", "cats/cats_4_small.jpg", "cats/cats_4_mirror.jpg"]
+    assert len({group_of[f] for f in copies}) == 1
+    assert group_of["dogs/dogs_2.jpg"] == group_of["dogs/dogs_2_q60.jpg"]
