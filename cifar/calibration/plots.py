@@ -19,7 +19,8 @@ def reliability_figure(panels: Mapping[str, ReliabilityBins]) -> Figure:
     """One reliability diagram per entry (e.g. ``{"before": ..., "after T = 0.72": ...}``).
 
     Bars are the accuracy of each confidence bin, the red outline the gap to the mean
-    confidence; the diagonal is perfect calibration. Each title gives the ECE.
+    confidence; the diagonal is perfect calibration. Each title gives the ECE. Bins holding
+    under 1% of the images are drawn faint: their gaps are mostly noise and weigh little.
     """
     if not panels:
         raise ValueError("no reliability bins to plot")
@@ -27,32 +28,34 @@ def reliability_figure(panels: Mapping[str, ReliabilityBins]) -> Figure:
     axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True))
     for ax, (title, bins) in zip(axes, panels.items(), strict=True):
         left, width = bins.edges[:-1], np.diff(bins.edges)
-        filled = bins.count > 0
-        accuracy = np.where(filled, bins.accuracy, 0.0)
-        confidence = np.where(filled, bins.confidence, 0.0)
-        ax.bar(
-            left,
-            accuracy,
-            width,
-            align="edge",
-            color="#4c72b0",
-            edgecolor="white",
-            label="accuracy",
-        )
-        ax.bar(
-            left[filled],
-            (confidence - accuracy)[filled],
-            width[filled],
-            bottom=accuracy[filled],
-            align="edge",
-            fill=False,
-            edgecolor="#c44e52",
-            hatch="//",
-            linewidth=0.8,
-            label="gap to confidence",
-        )
-        ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=1, label="perfect calibration")
         share = bins.count / max(int(bins.count.sum()), 1)
+        for shown, alpha, labelled in ((share >= 0.01, 1.0, True), (share < 0.01, 0.35, False)):
+            shown = shown & (bins.count > 0)
+            accuracy, confidence = bins.accuracy[shown], bins.confidence[shown]
+            ax.bar(
+                left[shown],
+                accuracy,
+                width[shown],
+                align="edge",
+                color="#4c72b0",
+                edgecolor="white",
+                alpha=alpha,
+                label="accuracy" if labelled else None,
+            )
+            ax.bar(
+                left[shown],
+                confidence - accuracy,
+                width[shown],
+                bottom=accuracy,
+                align="edge",
+                fill=False,
+                edgecolor="#c44e52",
+                hatch="//",
+                linewidth=0.8,
+                alpha=alpha,
+                label="gap to confidence" if labelled else None,
+            )
+        ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=1, label="perfect calibration")
         ax.step(
             bins.edges,
             np.append(share, share[-1]),
