@@ -104,3 +104,14 @@ def test_fold_refuses_a_bad_temperature(bad):
     with pytest.raises(ConfigError, match="finite positive"):
         fold_temperature(model, bad)
     assert all((a == b).all() for a, b in zip(before, model.get_weights(), strict=True))
+
+
+def test_fold_works_on_a_sequential_model_and_refuses_an_unbuilt_one():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    expected = softmax(logits_of(model, x), 3.0)
+    np.testing.assert_allclose(
+        fold_temperature(model, 3.0).predict(x, verbose=0), expected, atol=1e-6
+    )
+    with pytest.raises(ModelError, match="never built"):
+        fold_temperature(keras.Sequential([keras.layers.Dense(3, activation="softmax")]), 2.0)

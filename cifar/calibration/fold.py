@@ -24,7 +24,7 @@ def _output_layer(model: keras.Model) -> keras.layers.Layer:
         outputs = getattr(layer, "outputs", None)
         if not outputs:
             raise ModelError(
-                f"model {layer.name!r} has no functional graph (a subclassed model?): "
+                f"model {layer.name!r} has no functional graph (subclassed, or never built?): "
                 "cannot find its final layer to fold a temperature into"
             )
         if len(outputs) != 1:

@@ -18,20 +18,22 @@ N_BINS = 15
 PROBABILITY_FLOOR = 1e-12
 
 
-def check_probabilities(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``probs`` as float64 N x C and ``labels`` as int N; ValueError if they do not fit."""
+def check_probabilities(
+    probs: np.ndarray, labels: np.ndarray, what: str = "probabilities"
+) -> tuple[np.ndarray, np.ndarray]:
+    """``probs`` (or logits) as float64 N x C, ``labels`` as int N; ValueError if they misfit."""
     probs = np.asarray(probs, dtype=np.float64)
     labels = np.asarray(labels).reshape(-1)
     if probs.ndim != 2 or probs.shape[0] == 0 or probs.shape[1] < 2:
-        raise ValueError(f"expected N x C probabilities (N >= 1, C >= 2), got {probs.shape}")
+        raise ValueError(f"expected N x C {what} (N >= 1, C >= 2), got {probs.shape}")
     if len(labels) != len(probs):
-        raise ValueError(f"{len(labels)} labels for {len(probs)} rows of probabilities")
+        raise ValueError(f"{len(labels)} labels for {len(probs)} rows of {what}")
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be integers, got {labels.dtype}")
     if labels.min() < 0 or labels.max() >= probs.shape[1]:
         raise ValueError(f"labels must lie in 0..{probs.shape[1] - 1}")
     if not np.isfinite(probs).all():
-        raise ValueError("probabilities contain NaN or infinity")
+        raise ValueError(f"{what} contain NaN or infinity")
     return probs, labels.astype(np.int64)
 
 

@@ -77,14 +77,10 @@ def fit_temperature(
     the global minimum.
     """
     if from_logits:
-        logits = np.asarray(probs, dtype=np.float64)
-        check_probabilities(np.zeros_like(logits), labels)  # shape and label checks only
-        if not np.isfinite(logits).all():
-            raise ValueError("logits contain NaN or infinity")
+        logits, labels = check_probabilities(probs, labels, what="logits")
     else:
-        check_probabilities(probs, labels)
+        _, labels = check_probabilities(probs, labels)
         logits = logits_from_probabilities(probs)
-    labels = np.asarray(labels).reshape(-1).astype(np.int64)
     low, high = bounds
     if not 0 < low < high:
         raise ValueError(f"bounds must satisfy 0 < low < high, got {bounds}")
