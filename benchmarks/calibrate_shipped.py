@@ -9,7 +9,7 @@ The validation split is the one the shipped model's run held out (``stratified_s
 ``--ood-dir`` (an image folder of other things, e.g. ``../shared/data/clothing10``) it also
 gives the AUROC of the top-1 probability separating CIFAR test images from those photos
 (resized to 32x32). ``--cache`` keeps the probabilities, so a second run skips inference.
-Writes ``calibration.json`` and the two charts to ``--out``.
+Writes ``calibration.json`` and the two charts to ``--out`` (default ``runs/calibration-shipped``).
 
 For reference it also measures what no single temperature can do: an isotonic map of the
 top-1 confidence fitted on validation (the predicted class kept, the other classes rescaled),
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--model", default=str(ROOT / "models" / "model_float16.tflite"))
     parser.add_argument("--data-dir", help="CIFAR-10 folder (default: $CIFAR10_DIR or Keras)")
     parser.add_argument("--ood-dir", help="an image folder of things that are not CIFAR classes")
-    parser.add_argument("--out", default="calibration-shipped", help="output folder")
+    parser.add_argument("--out", default="runs/calibration-shipped", help="output folder")
     parser.add_argument("--cache", help="npz file keeping the probabilities between runs")
     args = parser.parse_args(argv)
 
@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         arrays = predict_all(Path(args.model), args.data_dir, args.ood_dir)
         if args.cache:
+            Path(args.cache).parent.mkdir(parents=True, exist_ok=True)
             np.savez_compressed(args.cache, **arrays)
     val_p, val_y = arrays["val_probs"], arrays["val_labels"]
     test_p, test_y = arrays["test_probs"], arrays["test_labels"]
