@@ -22,7 +22,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("data", ("cifar.data",)),
     ("models", ("cifar.models", "cifar.finetuning")),
     ("inference", ("cifar.inference",)),
-    ("evaluation/report", ("cifar.evaluation", "cifar.plots", "cifar.report")),
+    (
+        "evaluation/report",
+        ("cifar.evaluation", "cifar.plots", "cifar.report", "cifar.calibration"),
+    ),
     (
         "training",
         (
