@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -167,3 +169,76 @@ def test_only_a_keras_file_or_run_folder_can_be_explained(tmp_path):
         keras_model_file(tmp_path / "missing.keras")
     (tmp_path / "best_model.keras").write_bytes(b"")
     assert keras_model_file(tmp_path) == tmp_path / "best_model.keras"
+
+
+# ---------------------------------------------------------------- cifar explain
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A run folder as the Trainer leaves it: best_model.keras, labels.txt, config.json."""
+    from cifar.models import create_model
+
+    run = tmp_path_factory.mktemp("run")
+    keras.utils.set_random_seed(0)
+    create_model("custom_cnn", num_classes=3, input_size=32).save(run / "best_model.keras")
+    (run / "labels.txt").write_text("apple\nlime\nplum\n")
+    (run / "config.json").write_text("{}")
+    return run
+
+
+def write_photos(folder, names):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for name in names:
+        pixels = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / name)
+        paths.append(str(folder / name))
+    return paths
+
+
+def test_cli_writes_one_overlay_and_one_line_per_photo(small_run, tmp_path, capsys):
+    from PIL import Image
+
+    from cifar.cli import main
+
+    photos = write_photos(tmp_path, ["a.png", "b.jpg"])
+    assert main(["explain", str(small_run), *photos]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    for photo, line in zip(photos, lines, strict=True):
+        overlay = small_run / "explain" / f"{Path(photo).stem}_heatmap.png"
+        assert line.startswith(f"{photo}: ") and line.endswith(f"-> {overlay}")
+        assert any(f" {name} " in line for name in ("apple", "lime", "plum")) and "%" in line
+        assert Image.open(overlay).size == (32, 32)
+
+    out = tmp_path / "chosen"
+    args = ["explain", str(small_run / "best_model.keras"), photos[0], "--out", str(out)]
+    assert main([*args, "--class", "plum"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert (out / "a_heatmap.png").is_file() and line.endswith(f"-> {out / 'a_heatmap.png'}")
+    assert "heatmap of plum" in line or line.split(": ")[1].startswith("plum ")
+
+
+def test_cli_refuses_exported_files_and_names_bad_photos(small_run, tmp_path, capsys):
+    from cifar.cli import main
+
+    (good,) = write_photos(tmp_path, ["good.png"])
+    tflite = tmp_path / "model_float16.tflite"
+    tflite.write_bytes(b"TFL3")
+    assert main(["explain", str(tflite), good]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "a heatmap needs the .keras file" in err
+    assert "TFLite" in err and "Traceback" not in err
+
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    out = tmp_path / "out"
+    assert main(["explain", str(small_run), str(broken), good, "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip().startswith(f"error: {broken}: ")
+    assert captured.out.startswith(f"{good}: ") and (out / "good_heatmap.png").is_file()
+    assert main(["explain", str(small_run), good, "--class", "pear"]) == 2
+    assert "unknown class 'pear'" in capsys.readouterr().err

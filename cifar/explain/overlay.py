@@ -6,7 +6,7 @@ import numpy as np
 
 # Perceptually ordered and readable in grey print, unlike the "jet" of the Keras example.
 COLORMAP = "inferno"
-ALPHA = 0.45
+ALPHA = 0.6
 
 
 def colorize(heatmap: np.ndarray, colormap: str = COLORMAP) -> np.ndarray:
