@@ -16,6 +16,7 @@ COMMANDS = [
     ("report", "report"),
     ("export", "export"),
     ("predict", "predict"),
+    ("explain", "explain"),
     ("serve", "serve"),
     ("bench", "bench"),
 ]

@@ -1,6 +1,6 @@
 """Layers point down: an AST scan of every import (lazy ones too) against the layer table.
 
-Order, lowest first: base helpers, data, models, inference, evaluation/report, training,
+Order, lowest first: base helpers, data, models, inference, explain, evaluation/report, training,
 export, serving/commands, benchmarks. A module may import its own layer or a lower one. The
 trainer ends every fit with the test evaluation and the report, so training sits above them;
 evaluation and report never import the trainer.
@@ -22,6 +22,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("data", ("cifar.data",)),
     ("models", ("cifar.models", "cifar.finetuning")),
     ("inference", ("cifar.inference",)),
+    ("explain", ("cifar.explain",)),
     (
         "evaluation/report",
         ("cifar.evaluation", "cifar.plots", "cifar.report", "cifar.calibration"),
