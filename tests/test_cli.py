@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
-import sys
+import sysconfig
 
 import pytest
 from conftest import CIFAR_DIR, ROOT, requires_cifar
@@ -49,11 +50,14 @@ def test_data_command_prints_summary_and_writes_grid(tmp_path, capsys):
 
 
 def test_console_script_is_installed():
+    """The ``cifar`` script pip wrote beside this interpreter (``[project.scripts]``) runs."""
+    scripts = sysconfig.get_path("scripts")
+    script = shutil.which("cifar", path=scripts)
+    assert script, f"no cifar console script in {scripts}: install the package (make setup)"
     result = subprocess.run(
-        [sys.executable, "-m", "cifar.cli", "train", "--list"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
+        [script, "train", "--list"], capture_output=True, text=True, cwd=ROOT, timeout=120
     )
-    assert result.returncode == 0 and "smoke" in result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "smoke" in result.stdout.split()
+    help_text = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
+    assert help_text.returncode == 0 and "any photo set" in help_text.stdout
