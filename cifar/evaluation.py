@@ -246,4 +246,3 @@ def evaluate_and_save(
 def file_prefix(model_path: str | Path) -> str:
     """The evaluation-file prefix of a model file: ``export/model.tflite`` -> ``model_tflite_``."""
     return re.sub(r"[^A-Za-z0-9]+", "_", Path(model_path).name).strip("_") + "_"
-
