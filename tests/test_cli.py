@@ -49,6 +49,14 @@ def test_data_command_prints_summary_and_writes_grid(tmp_path, capsys):
     assert out_png.stat().st_size > 20_000
 
 
+def test_every_listed_command_is_available():
+    """A command module that cannot be imported is a bug, never a silently missing command."""
+    from cifar.cli import COMMANDS, build_parser
+
+    (sub,) = [a for a in build_parser()._actions if a.dest == "command"]
+    assert list(sub.choices) == [name for name, _ in COMMANDS]
+
+
 def test_console_script_is_installed():
     """The ``cifar`` script pip wrote beside this interpreter (``[project.scripts]``) runs."""
     scripts = sysconfig.get_path("scripts")
