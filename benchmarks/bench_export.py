@@ -112,7 +112,7 @@ def time_runner(models: list[Path], images) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Export, print the verification table, the targets and the runner timings."""
-    from benchmarks.benchlog import bench_parser
+    from benchlog import bench_parser
 
     parser = bench_parser(__doc__)
     parser.add_argument("run_dir", help="a finished run (best_model.keras, labels.txt, ...)")
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write all figures to this file")
     args = parser.parse_args(argv)
 
-    from benchmarks.benchlog import machine_line, write_section
+    from benchlog import machine_line, write_section
     from exports import Exporter
     from exports.exporter import ExportError
 

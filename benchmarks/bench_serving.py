@@ -171,7 +171,7 @@ def test_image(path: str | None, data_dir: str | None) -> tuple[bytes, str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Benchmark each backend and print one table (``--write``: also into BENCHMARKS.md)."""
-    from benchmarks.benchlog import bench_parser, machine_line, write_section
+    from benchlog import bench_parser, machine_line, write_section
     from cifar.errors import CifarError
 
     parser = bench_parser(__doc__)
@@ -235,6 +235,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from benchmarks.benchlog import run
+    from benchlog import run
 
     run(main)

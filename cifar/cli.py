@@ -18,23 +18,19 @@ COMMANDS = [
     ("predict", "predict"),
     ("explain", "explain"),
     ("serve", "serve"),
-    ("bench", "bench"),
 ]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every available sub-command."""
+    """The argument parser with every sub-command."""
     parser = argparse.ArgumentParser(
-        prog="cifar", description="CIFAR-10 transfer learning: train, evaluate, export, serve."
+        prog="cifar",
+        description="Image classification by transfer learning for any photo set (class folders "
+        "or CIFAR-10): train, evaluate, export, serve.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in COMMANDS:
-        try:
-            module = importlib.import_module(f"cifar.commands.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"cifar.commands.{module_name}":
-                continue  # command not part of this install
-            raise
+        module = importlib.import_module(f"cifar.commands.{module_name}")
         doc = (module.__doc__ or "").strip().splitlines()
         cmd = sub.add_parser(name, help=doc[0] if doc else None, description=module.__doc__)
         module.add_arguments(cmd)

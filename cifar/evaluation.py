@@ -246,9 +246,3 @@ def evaluate_and_save(
 def file_prefix(model_path: str | Path) -> str:
     """The evaluation-file prefix of a model file: ``export/model.tflite`` -> ``model_tflite_``."""
     return re.sub(r"[^A-Za-z0-9]+", "_", Path(model_path).name).strip("_") + "_"
-
-
-def load_evaluation(run_dir: Path, prefix: str = "") -> dict | None:
-    """The saved ``{prefix}evaluation.json`` of a run, or None when it was not evaluated."""
-    path = Path(run_dir) / f"{prefix}{EVALUATION_FILE}"
-    return json.loads(path.read_text()) if path.is_file() else None

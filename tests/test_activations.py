@@ -115,11 +115,36 @@ def test_tail_trains_batchnorm_as_the_full_model_does():
     assert not np.allclose(full, np.asarray(model(x, training=False)), atol=1e-3)
 
 
+class Snapshots(Recording):
+    """Keeps the full model's weights (by path) at the start and the end of each phase."""
+
+    def on_phase_begin(self, phase, index):
+        self.trainable = {v.path for v in self.model.trainable_variables}
+        self.before = self._weights()
+
+    def on_phase_end(self, phase, index, summary):
+        self.after = self._weights()
+
+    def _weights(self):
+        weights = {v.path: np.array(v) for v in self.model.weights}
+        assert len(weights) == len(self.model.weights)
+        return weights
+
+
 def test_cached_finetune_updates_the_full_model(tmp_path, small_data):
+    """The cached phase trains the full model's own variables: every trainable one of the
+    unfrozen part moves, every frozen one (the cached prefix, frozen BatchNorm) stays."""
     data = small_data.subset(train=100, test=20)
-    trainer = Recording(mnv2_config(tmp_path, FINETUNE, cache_dtype="float32"), data=data)
+    trainer = Snapshots(mnv2_config(tmp_path, FINETUNE, cache_dtype="float32"), data=data)
     metrics = trainer.fit()
     assert metrics["phases"][1]["cache"].startswith("activations of block_10_project_BN")
+    before, after = trainer.before, trainer.after  # of the last phase: the cached one
+    assert before.keys() == after.keys()
+    trained = [path for path in before if path in trainer.trainable]
+    frozen = [path for path in before if path not in trainer.trainable]
+    assert len(trained) > 20 and len(frozen) > 100
+    assert [path for path in trained if np.array_equal(before[path], after[path])] == []
+    assert [path for path in frozen if not np.array_equal(before[path], after[path])] == []
     reloaded = __import__("keras").saving.load_model(trainer.run_dir / "best_model.keras")
     x = data.x_test[:8].astype("float32")
     np.testing.assert_allclose(reloaded(x), trainer.model(x, training=False), atol=1e-6)

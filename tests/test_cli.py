@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
-import sys
+import sysconfig
 
 import pytest
 from conftest import CIFAR_DIR, ROOT, requires_cifar
@@ -48,12 +49,23 @@ def test_data_command_prints_summary_and_writes_grid(tmp_path, capsys):
     assert out_png.stat().st_size > 20_000
 
 
+def test_every_listed_command_is_available():
+    """A command module that cannot be imported is a bug, never a silently missing command."""
+    from cifar.cli import COMMANDS, build_parser
+
+    (sub,) = [a for a in build_parser()._actions if a.dest == "command"]
+    assert list(sub.choices) == [name for name, _ in COMMANDS]
+
+
 def test_console_script_is_installed():
+    """The ``cifar`` script pip wrote beside this interpreter (``[project.scripts]``) runs."""
+    scripts = sysconfig.get_path("scripts")
+    script = shutil.which("cifar", path=scripts)
+    assert script, f"no cifar console script in {scripts}: install the package (make setup)"
     result = subprocess.run(
-        [sys.executable, "-m", "cifar.cli", "train", "--list"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
+        [script, "train", "--list"], capture_output=True, text=True, cwd=ROOT, timeout=120
     )
-    assert result.returncode == 0 and "smoke" in result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "smoke" in result.stdout.split()
+    help_text = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
+    assert help_text.returncode == 0 and "any photo set" in help_text.stdout
