@@ -31,7 +31,9 @@ __all__ = [
     "MAX_PIXELS",
     "ImageError",
     "ImageSource",
+    "decode_rgb",
     "encode_png",
+    "fit_square",
     "load_image",
     "load_images",
 ]
@@ -78,6 +80,22 @@ def load_image(
     Raises:
         ImageError: the source is empty, not an image, truncated, zero-sized or too large.
     """
+    return fit_square(decode_rgb(source, size, name, max_pixels), size)
+
+
+def decode_rgb(
+    source: ImageSource,
+    size: int | None = None,
+    name: str | None = None,
+    max_pixels: int = MAX_PIXELS,
+) -> Image.Image:
+    """Decode ``source`` into an upright RGB PIL image (EXIF orientation applied), not resized.
+
+    The first half of :func:`load_image`, for callers that also look at the whole picture
+    before :func:`fit_square` crops it (the image-folder loader hashes it for near-copies).
+    ``size`` lets a JPEG decode at a reduced scale whose short side is still >= ``size``.
+    Raises ImageError as :func:`load_image` does.
+    """
     if isinstance(source, (str, os.PathLike)):
         name = name or str(source)
     label = f"{name}: " if name else ""
@@ -91,19 +109,26 @@ def load_image(
     try:
         if size is not None and img.format in ("JPEG", "MPO"):
             # Let libjpeg decode at 1/2..1/8 scale when the result is still >= size: much
-            # faster for photos, and the bilinear resize below does the rest.
+            # faster for photos, and the bilinear resize of fit_square does the rest.
             img.draft("RGB", (size, size))
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img.load()
             img = ImageOps.exif_transpose(img)
-            rgb = _to_rgb(img)
-            if size is not None and rgb.size != (size, size):
-                rgb = ImageOps.fit(rgb, (size, size), Image.Resampling.BILINEAR)
+            return _to_rgb(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(f"{label}image too large to decode safely ({exc})") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:  # Pillow's decoder failures
         raise ImageError(f"{label}truncated or corrupt image ({exc})") from exc
+
+
+def fit_square(rgb: Image.Image, size: int | None) -> np.ndarray:
+    """uint8 pixels of ``rgb``, short side resized to ``size`` and centre-cropped (None: as is).
+
+    The resize rule of :func:`load_image`.
+    """
+    if size is not None and rgb.size != (size, size):
+        rgb = ImageOps.fit(rgb, (size, size), Image.Resampling.BILINEAR)
     return np.asarray(rgb, dtype=np.uint8)
 
 
