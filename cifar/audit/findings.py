@@ -143,9 +143,8 @@ def _near_copy_findings(inv, pairs: CopyPairs, groups: np.ndarray, finding) -> l
     """Every member of a group but its first (the keeper), paired with the keeper."""
     if not len(pairs):
         return []
-    best: dict[tuple[int, int], tuple[int, float]] = {}
-    for (i, j), distance, cosine in zip(pairs.pairs, pairs.hash_distance, pairs.cosine, strict=True):
-        best[(int(i), int(j))] = (int(distance), float(cosine))
+    measures = zip(pairs.pairs, pairs.hash_distance, pairs.cosine, strict=True)
+    best = {(int(i), int(j)): (int(d), float(c)) for (i, j), d, c in measures}
     members: dict[int, list[int]] = {}
     for row in np.unique(pairs.pairs):
         members.setdefault(int(groups[row]), []).append(int(row))

@@ -38,9 +38,9 @@ class NearCopyRule:
     """A pair is a near-copy when ``hash <= max_hash``, or ``cosine >= min_cosine``, or both
     ``hash <= joint_hash`` and ``cosine >= joint_cosine`` (a None part is off)."""
 
-    max_hash: int | None = DEFAULT_MAX_DISTANCE
-    min_cosine: float | None = 0.95
-    joint_hash: int | None = 22
+    max_hash: int | None = 6
+    min_cosine: float | None = 0.97
+    joint_hash: int | None = 16
     joint_cosine: float | None = 0.85
 
     def describe(self) -> str:
