@@ -2,8 +2,9 @@
 
 Used by the image-folder loader, the :class:`cifar.inference.predictor.Predictor`, the Flask API
 and the Gradio app, so an image gives the same pixels whichever way it comes in. Accepts bytes, a
-path, a binary file object, a PIL image or a NumPy array; handles PNG, JPEG (incl. MPO), WebP, BMP
-and GIF (first frame); converts grayscale, palette, 16-bit and alpha images to RGB (transparent
+path, a binary file object, a PIL image or a NumPy array; handles PNG, JPEG (incl. MPO), WebP, BMP,
+GIF (first frame), TIFF and the HEIC/HEIF photos of phones (through ``pillow-heif``, registered
+on first use); converts grayscale, palette, 16-bit and alpha images to RGB (transparent
 pixels on white); applies the EXIF orientation; refuses empty, zero-pixel, truncated and oversized
 (decompression-bomb) images with an :class:`ImageError` saying what is wrong.
 
@@ -14,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import warnings
@@ -38,9 +40,10 @@ __all__ = [
     "load_images",
 ]
 
-# Formats Pillow may open (its JPEG reader also opens the MPO JPEGs many phone cameras write).
-FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
-FORMAT_NAMES = "PNG, JPEG, WebP, BMP or GIF"
+# Formats Pillow may open (its JPEG reader also opens the MPO JPEGs many phone cameras write;
+# HEIF comes from the pillow-heif plugin, which applies the EXIF orientation while opening).
+FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF", "HEIF")
+FORMAT_NAMES = "PNG, JPEG, WebP, BMP, GIF, TIFF or HEIC"
 # 50 megapixels (a 48 MP phone photo fits): larger images are refused before decoding, since a
 # small compressed file can claim a huge size and exhaust memory (a "decompression bomb").
 MAX_PIXELS = 50_000_000
@@ -177,6 +180,7 @@ def _open(source: ImageSource, label: str, max_pixels: int) -> Image.Image:
     else:
         raise ImageError(f"{label}cannot read an image from a {type(source).__name__}")
     Image.init()  # registers the WebP/MPO plugins that ``formats=`` looks up (idempotent)
+    _register_heif()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -192,6 +196,14 @@ def _open(source: ImageSource, label: str, max_pixels: int) -> Image.Image:
         ) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{label}corrupt image header ({exc})") from exc
+
+
+@functools.cache
+def _register_heif() -> None:
+    """Let Pillow open HEIC/HEIF (once; importing pillow-heif costs ~50 ms, so not at import)."""
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
 
 
 def _check_size(size: tuple[int, int], label: str, max_pixels: int) -> None:

@@ -126,7 +126,7 @@ def run_metrics(trainer: Any, training_seconds: float) -> dict:
             **{
                 k: v
                 for k, v in data.extra.items()
-                if k in ("layout", "test_source", "val_source", "skipped_unreadable")
+                if k in ("layout", "test_source", "val_source", "skipped_unreadable", "data_checks")
             },
             "class_weight": config.data.class_weight,
         },
