@@ -123,7 +123,7 @@ def tune(result, planted: dict, lines: list[str]) -> None:
     from cifar.audit.features import backbone_features, pooled
     from cifar.audit.findings import suspects
     from cifar.audit.label_issues import find_label_issues
-    from cifar.audit.near_copies import NearCopyRule, candidate_pairs, photo_hashes
+    from cifar.audit.near_copies import NearCopyRule, candidate_pairs
     from cifar.audit.probabilities import out_of_fold_probabilities
 
     inv, s = result.inventory, result.settings
@@ -146,8 +146,7 @@ def tune(result, planted: dict, lines: list[str]) -> None:
                 f"({accuracy:.1%})"
             )
     vectors = pooled(feats, True)
-    hashes = photo_hashes(inv.images, inv.digest, s.cache_dir / "audit", quiet)
-    candidates = candidate_pairs(hashes, vectors)
+    candidates = candidate_pairs(inv.hashes, vectors)
     index = {f: i for i, f in enumerate(inv.files)}
     lines.append("planted copies: pHash distance / cosine (mirror-averaged features)")
     for a, b, transform, what in planted["copies"]:

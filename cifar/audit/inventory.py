@@ -3,7 +3,9 @@
 The audit looks at all photos, whatever split folder holds them: ``train``, ``val`` and
 ``test`` for a folder with split folders, ``pool`` for a ``root/<class>/*`` folder (whose test
 split is carved at training time). Decoding goes through the project's one decoder into the
-cached store of :mod:`cifar.data.image_store`; unreadable files are findings, not a stop.
+cached store of :mod:`cifar.data.image_store`, whose pass also gives each file's sha256 and the
+perceptual hashes of the whole picture (:mod:`cifar.data.near_copies`); unreadable files are
+findings, not a stop.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cifar.array_cache import file_digest
 from cifar.data.folder_layout import scan_folder
-from cifar.data.image_store import decode_to_store
+from cifar.data.image_store import Decoded, decode_to_store
 
 # The split of a root/<class>/* folder's photos: one pool, split at training time.
 POOL = "pool"
+# Bump when what the audit keeps of a decoding pass changes.
+ARRANGE_RULE = "audit: every readable file, sha256, perceptual hashes/v1"
 
 
 @dataclass
@@ -34,6 +37,7 @@ class Inventory:
     images: np.ndarray
     digest: str
     sha256: list[str]
+    hashes: np.ndarray
     unreadable: list[str]
     ignored: list[str]
     excluded: int = 0
@@ -62,23 +66,39 @@ def take_inventory(
         if rel not in exclude
     ]
     files = [rel for rel, _, _ in entries]
-    # One group for every file: the store's refusal of the same content in two groups is the
-    # training loader's rule; the audit reports those files instead (duplicates.py).
-    images, kept, bad, digest = decode_to_store(
-        layout.root, files, ["all"] * len(files), size, cache_dir, skip_bad=True, log=log
+
+    def arrange(decoded: Decoded) -> tuple[list[int], dict]:
+        # Every readable file, in folder order: the audit drops nothing, it reports.
+        rows = [i for i, digest in enumerate(decoded.sha256) if digest is not None]
+        return rows, {
+            "files": [decoded.files[i] for i in rows],
+            "sha256": [decoded.sha256[i] for i in rows],
+            "hashes": decoded.hashes[rows].tolist(),
+        }
+
+    images, extra, digest = decode_to_store(
+        layout.root,
+        files,
+        size,
+        cache_dir,
+        arrange,
+        key_parts={"arrange": ARRANGE_RULE},
+        skip_bad=True,
+        log=log,
     )
-    kept_set = set(kept)
-    rows = [e for e in entries if e[0] in kept_set]
+    split_of = {rel: (label, split) for rel, label, split in entries}
+    kept = extra["files"]
     return Inventory(
         root=layout.root,
         class_names=list(layout.class_names),
-        files=[rel for rel, _, _ in rows],
-        labels=np.asarray([label for _, label, _ in rows], dtype=np.int64),
-        splits=[split for _, _, split in rows],
+        files=list(kept),
+        labels=np.asarray([split_of[f][0] for f in kept], dtype=np.int64),
+        splits=[split_of[f][1] for f in kept],
         images=images,
         digest=digest,
-        sha256=[file_digest(layout.root / rel) for rel, _, _ in rows],
-        unreadable=bad,
+        sha256=list(extra["sha256"]),
+        hashes=np.asarray(extra["hashes"], dtype=np.uint64).reshape(-1, 2),
+        unreadable=list(extra["bad"]),
         ignored=list(layout.ignored),
         excluded=sum(len(items) for items in layout.splits.values()) - len(entries),
     )

@@ -1,33 +1,28 @@
 """Near-copies: the same picture resized, recompressed, slightly cropped or mirrored.
 
 Two signals, both mirror-aware: the perceptual hash of :mod:`cifar.data.near_copies` (pHash of
-the photo and of its mirror, Hamming distance) and the cosine similarity of the flip-averaged
-backbone features. Neither is enough alone: a pHash misses many 90 % crops, and on a set of
-similar photos (flowers) unrelated photos reach a cosine of 0.9 while a 60 % resize of a
-photo may score 0.88 against it. :data:`DEFAULT_RULE` (measured by
-``benchmarks/audit_dirty.py``) flags a pair when the hashes are close, or when the cosine is
-very high, or when both are moderately close. Pairs are joined into groups (connected
+the whole picture and of its mirror, computed while decoding; Hamming distance) and the cosine
+similarity of the flip-averaged backbone features. Neither is enough alone: resizes and
+recompressions keep a pHash distance of 0 but may fall to a cosine of 0.72, 90 % crops move the
+pHash by 4-10 (as far as some unrelated photos) while keeping a cosine of 0.94-0.97, and on a
+set of similar photos (flowers) unrelated photos reach a cosine of 0.9. :data:`DEFAULT_RULE`
+(measured by ``benchmarks/audit_dirty.py --tune``) flags a pair when the hashes are nearly equal,
+or the cosine is very high, or both are close. Pairs are joined into groups (connected
 components); byte-identical files are left to :mod:`.duplicates`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from cifar.array_cache import ArrayCache
 from cifar.data.near_copies import (
     DEFAULT_MAX_DISTANCE,
     group_ids,
     near_copy_pairs,
-    perceptual_hash,
 )
 
-# Bump when the hashed pixels or the hash change.
-HASH_RULE = "phash8+mirror of the decoded store/v1"
 # Candidate pairs: everything any rule below could flag (cosine is the costly side to widen).
 CANDIDATE_COSINE = 0.8
 _CHUNK = 1024
@@ -83,24 +78,6 @@ class CopyPairs:
 
     def __len__(self) -> int:
         return len(self.pairs)
-
-
-def photo_hashes(
-    images: np.ndarray, digest: str, cache_dir: Path, log: Callable[[str], None] = print
-) -> np.ndarray:
-    """``(N, 2) uint64`` pHash of each decoded photo and of its mirror (cached)."""
-    from PIL import Image
-
-    cache = ArrayCache(cache_dir, log=log)
-    key = cache.make_key(images=digest, rule=HASH_RULE)
-
-    def write(out: np.ndarray) -> None:
-        for i in range(len(images)):
-            out[i] = perceptual_hash(Image.fromarray(np.asarray(images[i])))
-
-    return cache.get_or_build(
-        key, (len(images), 2), write, dtype="uint64", label="perceptual hashes"
-    )
 
 
 def candidate_pairs(hashes: np.ndarray, vectors: np.ndarray) -> CopyPairs:

@@ -33,7 +33,7 @@ def find_outliers(vectors: np.ndarray) -> Outliers:
     k = min(NEIGHBOURS, len(vectors) - 1)
     ood = OutOfDistribution(params={"k": k})
     score = ood.fit_score(features=np.asarray(vectors, dtype=np.float32), verbose=False)
-    distance = -np.log(np.maximum(score, 1e-300))
+    distance = -np.log(np.maximum(np.asarray(score, dtype=np.float64), 1e-300))
     q1, q3 = np.percentile(distance, [25, 75])
     limit = q3 + (1 / DATALAB_THRESHOLD - 1) * (q3 - q1)
     return Outliers(score=score, flagged=distance > limit)

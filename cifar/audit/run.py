@@ -19,7 +19,6 @@ from cifar.audit.near_copies import (
     CopyPairs,
     NearCopyRule,
     near_copies,
-    photo_hashes,
 )
 from cifar.audit.outliers import Outliers, find_outliers
 from cifar.audit.overlap import ClassOverlap, overlapping_classes
@@ -123,8 +122,7 @@ def run_audit(settings: AuditSettings, log: Callable[[str], None] = print) -> Au
     duplicates = exact_duplicates(inv.sha256, inv.labels)
     conflicts = {r for g in duplicates if g.conflict for r in g.rows}
     lap("labels")
-    hashes = photo_hashes(inv.images, inv.digest, cache / "audit", log)
-    pairs, groups = near_copies(hashes, vectors, inv.sha256, settings.near_copy_rule)
+    pairs, groups = near_copies(inv.hashes, vectors, inv.sha256, settings.near_copy_rule)
     lap("near copies")
     outliers = find_outliers(vectors)
     overlaps = overlapping_classes(inv.labels, probs, inv.class_names)

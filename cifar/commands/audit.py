@@ -52,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
         engine=config.cache_engine,
         seed=config.seed,
     )
+    if config.data.exclude:  # photos already accepted as left out are not audited again
+        from cifar.data.exclude import read_exclude
+
+        settings.exclude = read_exclude(config.data.exclude, root)
     if args.image_size:
         settings.image_size = args.image_size
     if args.folds:
