@@ -10,6 +10,7 @@ import sys
 # (sub-command, module in cifar.commands); each module has add_arguments(parser) and run(args).
 COMMANDS = [
     ("data", "data"),
+    ("audit", "audit"),
     ("train", "train"),
     ("compare", "compare"),
     ("evaluate", "evaluate"),

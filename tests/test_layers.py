@@ -1,9 +1,12 @@
 """Layers point down: an AST scan of every import (lazy ones too) against the layer table.
 
-Order, lowest first: base helpers, data, models, inference, explain, evaluation/report, training,
-export, serving/commands, benchmarks. A module may import its own layer or a lower one. The
+Order, lowest first: base helpers, data, models, inference, explain, evaluation/report,
+training, audit, export, serving/commands, benchmarks. A module may import its own layer or a
+lower one. The
 trainer ends every fit with the test evaluation and the report, so training sits above them;
-evaluation and report never import the trainer.
+evaluation and report never import the trainer. The data audit runs frozen backbones on the
+training layer's fastest extraction engine and writes its report with the report layer's
+helpers, so it sits above both; only commands use it.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "experiments",
         ),
     ),
+    ("audit", ("cifar.audit",)),
     ("export", ("exports",)),
     ("serving/commands", ("cifar.serving", "cifar.commands", "cifar.cli")),
     ("benchmarks", ("benchmarks",)),
