@@ -7,6 +7,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from exports.formats import ConversionError
 from exports.to_savedmodel import INPUT_NAME, OUTPUT_NAME
 
 OPSET = 17
@@ -23,7 +24,12 @@ def write_onnx(inference_model: keras.Model, path: Path, opset: int = OPSET) -> 
 
     Returns:
         the opset and tensor names recorded in ``metadata.json``.
+
+    Raises:
+        ConversionError: the graph has TensorFlow ops ONNX has no operator for (tf2onnx only
+            logs them and leaves them in the file).
     """
+    import onnx
     import tf2onnx
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
@@ -43,6 +49,15 @@ def write_onnx(inference_model: keras.Model, path: Path, opset: int = OPSET) -> 
         output_names=list(names)[1:],
         opset=opset,
     )
+    unknown = sorted(
+        {
+            n.op_type
+            for n in proto.graph.node
+            if n.domain in ("", "ai.onnx") and not onnx.defs.has(n.op_type)
+        }
+    )
+    if unknown:
+        raise ConversionError(f"ONNX opset {opset} has no operator for {', '.join(unknown)}")
     _rename(proto.graph, names)
     # tf2onnx names the free batch dimension "unk__N"; a stable name documents it.
     for value in [*proto.graph.input, *proto.graph.output]:

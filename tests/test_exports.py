@@ -18,10 +18,10 @@ from cifar.inference.runtimes import load_runtime
 from exports import Exporter
 from exports.exporter import WORK_PREFIX, ExportError
 from exports.formats import FORMATS, parse_formats
+from exports.graph_checks import training_ops
 from exports.metadata import artifact_digest
 from exports.tflite_graph import custom_ops
 from exports.to_onnx import OPSET
-from exports.verify import training_ops
 
 # Largest probability difference from Keras on the check batch, per format (measured about 10x
 # lower on the 3-epoch CNN: float32 ~2e-7, float16 ~2e-4, dynamic ~3e-3, int8 ~3e-2).

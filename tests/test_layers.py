@@ -18,7 +18,7 @@ PACKAGES = ("cifar", "callbacks", "exports", "experiments", "benchmarks")
 
 # Module prefixes per layer, lowest first; the longest matching prefix decides.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("cifar", "cifar.errors", "cifar.array_cache", "cifar.imageio")),
+    ("base", ("cifar", "cifar.errors", "cifar.array_cache", "cifar.imageio", "cifar.run_files")),
     ("data", ("cifar.data",)),
     ("models", ("cifar.models", "cifar.finetuning")),
     ("inference", ("cifar.inference",)),
@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "cifar.trainer",
             "cifar.run_state",
-            "cifar.run_files",
+            "cifar.run_record",
             "cifar.execution",
             "cifar.phases",
             "cifar.config",

@@ -14,7 +14,7 @@ from cifar.data.folder_layout import IMAGE_EXTENSIONS, FolderLayout, scan_folder
 from cifar.data.image_store import decode_to_store
 from cifar.data.split import stratified_split
 
-__all__ = ["IMAGE_EXTENSIONS", "load_image_folder"]
+__all__ = ["IMAGE_EXTENSIONS", "load_image_folder", "split_files"]
 
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "cifar-transfer-cache"
 
@@ -47,16 +47,7 @@ def load_image_folder(
         log: where progress and warnings go.
     """
     layout = scan_folder(root)
-    train = list(layout.splits["train"])
-    val = list(layout.splits.get("val", []))
-    test = list(layout.splits.get("test", []))
-    if not layout.folders:  # root/<class>/*: carve the test set, seeded and stratified
-        labels = np.asarray([y for _, y in train])
-        keep, held = stratified_split(labels, test_fraction, seed)
-        train, test = [train[i] for i in keep], [train[i] for i in held]
-    elif not test:  # train + val only: the validation folder is the test set
-        train, test, val = train, val, []
-    parts = {"train": train, "val": val, "test": test}
+    parts = split_files(layout, test_fraction, seed)
     entries = [(rel, y, split) for split, items in parts.items() for rel, y in items]
     files = [rel for rel, _, _ in entries]
     groups = [f"{split}/{layout.class_names[y]}" for _, y, split in entries]
@@ -69,7 +60,13 @@ def load_image_folder(
     labels = np.asarray([y for y, _ in rows], dtype=np.int64)
     split_of = np.asarray([split for _, split in rows])
     n_fit = int(np.count_nonzero(split_of != "test"))
-    val_idx = np.flatnonzero(split_of[:n_fit] == "val") if val else None
+    # Which photos the test figures come from, so the run can record them (test_files.json).
+    test_files = [
+        (rel, layout.class_names[y])
+        for rel, y, split in entries
+        if split == "test" and rel in kept_set
+    ]
+    val_idx = np.flatnonzero(split_of[:n_fit] == "val") if parts["val"] else None
     return ImageData(
         x_train=images[:n_fit],
         y_train=labels[:n_fit],
@@ -77,10 +74,30 @@ def load_image_folder(
         y_test=labels[n_fit:],
         class_names=list(layout.class_names),
         source=portable_path(layout.root),
-        extra=_facts(layout, bad),
+        extra={**_facts(layout, bad), "test_files": test_files},
         val_idx=val_idx,
         digest=digest,
     )
+
+
+def split_files(
+    layout: FolderLayout, test_fraction: float, seed: int
+) -> dict[str, list[tuple[str, int]]]:
+    """``(relative path, label)`` of the ``"train"``, ``"val"`` and ``"test"`` splits.
+
+    A test folder is the test set; without one the validation folder is; a folder of class
+    folders only has a test set carved from it (``test_fraction`` of each class, seeded).
+    """
+    train = list(layout.splits["train"])
+    val = list(layout.splits.get("val", []))
+    test = list(layout.splits.get("test", []))
+    if not layout.folders:  # root/<class>/*: carve the test set, seeded and stratified
+        labels = np.asarray([y for _, y in train])
+        keep, held = stratified_split(labels, test_fraction, seed)
+        train, test = [train[i] for i in keep], [train[i] for i in held]
+    elif not test:  # train + val only: the validation folder is the test set
+        train, test, val = train, val, []
+    return {"train": train, "val": val, "test": test}
 
 
 def _facts(layout: FolderLayout, bad: list[str]) -> dict:
