@@ -3,7 +3,8 @@
 Order, lowest first: base helpers, data, models, inference, evaluation/report, training,
 export, serving/commands, benchmarks. A module may import its own layer or a lower one. The
 trainer ends every fit with the test evaluation and the report, so training sits above them;
-evaluation and report never import the trainer.
+evaluation and report never import the trainer. The run folder's file names, readers and
+writers (``cifar.run_files``) are a base helper, so every layer reads and writes them one way.
 """
 
 from __future__ import annotations
