@@ -137,7 +137,8 @@ def load_test(
 
 def default_models() -> dict[str, Path]:
     """The newest run's ``best_model.keras`` and the newest export's float32 TFLite file."""
-    from cifar.inference.predictor import BEST_MODEL, find_default_model
+    from cifar.inference.predictor import find_default_model
+    from cifar.run_files import BEST_MODEL
 
     found = {}
     newest = find_default_model()

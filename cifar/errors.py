@@ -15,3 +15,7 @@ class ConfigError(CifarError):
 
 class ModelError(CifarError):
     """A model could not be created or loaded."""
+
+
+class RunFileError(CifarError):
+    """A file of a run folder is missing, unreadable or not what it should hold."""

@@ -9,7 +9,6 @@ compared with the Keras model on equal terms.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable
@@ -18,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-EVALUATION_FILE = "evaluation.json"
-PREDICTIONS_FILE = "predictions.npz"
+from cifar.run_files import EVALUATION_FILE, PREDICTIONS_FILE, write_json
+
 WORST_COUNT = 25
 PAIRS_COUNT = 10
 _EPS = 1e-7  # Keras's epsilon: the loss equals keras.losses.categorical_crossentropy
@@ -231,7 +230,7 @@ def evaluate_and_save(
     result["headline"] = headline
     result["model"] = {"kind": kind, "image_size": int(image_size), "batch_size": batch_size}
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / f"{prefix}{EVALUATION_FILE}").write_text(json.dumps(result, indent=2) + "\n")
+    write_json(run_dir / f"{prefix}{EVALUATION_FILE}", result)
     worst = np.array([e["index"] for e in result["most_confident_errors"]], dtype=np.int64)
     np.savez_compressed(
         run_dir / f"{prefix}{PREDICTIONS_FILE}",

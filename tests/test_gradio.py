@@ -166,7 +166,7 @@ def test_model_tab_shows_metrics_and_confusion_matrix(served_run):
 def test_examples_are_written_from_the_cifar10_test_set(tmp_path):
     from cifar.data import load_cifar10
     from cifar.imageio import load_image
-    from cifar.serving.demo import write_examples
+    from cifar.serving.examples import write_examples
 
     paths = write_examples(tmp_path, data_dir=CIFAR_DIR)
     data = load_cifar10(CIFAR_DIR)

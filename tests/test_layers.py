@@ -4,6 +4,8 @@ Order, lowest first: base helpers, data, models, inference, explain, evaluation/
 training, audit, export, serving/commands, benchmarks. A module may import its own layer or a
 lower one. The
 trainer ends every fit with the test evaluation and the report, so training sits above them;
+evaluation and report never import the trainer. The run folder's file names, readers and
+writers (``cifar.run_files``) are a base helper, so every layer reads and writes them one way.
 evaluation and report never import the trainer. The data audit runs frozen backbones on the
 training layer's fastest extraction engine and writes its report with the report layer's
 helpers, so it sits above both; only commands use it.
@@ -21,7 +23,7 @@ PACKAGES = ("cifar", "callbacks", "exports", "experiments", "benchmarks")
 
 # Module prefixes per layer, lowest first; the longest matching prefix decides.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("cifar", "cifar.errors", "cifar.array_cache", "cifar.imageio")),
+    ("base", ("cifar", "cifar.errors", "cifar.array_cache", "cifar.imageio", "cifar.run_files")),
     ("data", ("cifar.data",)),
     ("models", ("cifar.models", "cifar.finetuning")),
     ("inference", ("cifar.inference",)),
@@ -35,7 +37,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "cifar.trainer",
             "cifar.run_state",
-            "cifar.run_files",
+            "cifar.run_record",
             "cifar.execution",
             "cifar.phases",
             "cifar.config",

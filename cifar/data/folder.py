@@ -25,10 +25,10 @@ from cifar.data.exclude import read_exclude
 from cifar.data.folder_layout import IMAGE_EXTENSIONS, FolderLayout, scan_folder
 from cifar.data.image_store import Decoded, decode_to_store
 from cifar.data.near_copies import DEFAULT_MAX_DISTANCE
-from cifar.data.split import straddling_groups, stratified_group_split
+from cifar.data.split import straddling_groups, stratified_group_split, stratified_split
 from cifar.errors import DataError
 
-__all__ = ["IMAGE_EXTENSIONS", "load_image_folder"]
+__all__ = ["IMAGE_EXTENSIONS", "load_image_folder", "split_files"]
 
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "cifar-transfer-cache"
 # Bump when the rules of _arrange change, so cached decisions made by the old ones are redone.
@@ -256,6 +256,26 @@ def _check_enough_left(
             f"{layout.root}: too few usable photos{why} in {', '.join(short)}; add photos, or set "
             'data.duplicates = "keep" / data.near_copies = "report" to keep them'
         )
+
+
+def split_files(
+    layout: FolderLayout, test_fraction: float, seed: int
+) -> dict[str, list[tuple[str, int]]]:
+    """``(relative path, label)`` of the ``"train"``, ``"val"`` and ``"test"`` splits.
+
+    A test folder is the test set; without one the validation folder is; a folder of class
+    folders only has a test set carved from it (``test_fraction`` of each class, seeded).
+    """
+    train = list(layout.splits["train"])
+    val = list(layout.splits.get("val", []))
+    test = list(layout.splits.get("test", []))
+    if not layout.folders:  # root/<class>/*: carve the test set, seeded and stratified
+        labels = np.asarray([y for _, y in train])
+        keep, held = stratified_split(labels, test_fraction, seed)
+        train, test = [train[i] for i in keep], [train[i] for i in held]
+    elif not test:  # train + val only: the validation folder is the test set
+        train, test, val = train, val, []
+    return {"train": train, "val": val, "test": test}
 
 
 def _facts(layout: FolderLayout, bad: list[str], checks: dict) -> dict:

@@ -11,7 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -215,11 +214,10 @@ def runtime_kind(path: str | Path) -> str:
 
 def run_source_size(model_file: Path) -> int | None:
     """The stored image size recorded by the run a model file sits in, if any."""
-    metrics = Path(model_file).parent / "metrics.json"
-    try:
-        size = json.loads(metrics.read_text()).get("model", {}).get("source_size")
-    except (OSError, ValueError, AttributeError):
-        return None
+    from cifar.run_files import METRICS_FILE, read_optional_json
+
+    metrics = read_optional_json(Path(model_file).parent / METRICS_FILE) or {}
+    size = (metrics.get("model") or {}).get("source_size")
     return int(size) if isinstance(size, int) and size > 0 else None
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from cifar.report.artefacts import _number, export_artefacts
 from cifar.report.formatting import _duration, _fmt, _int, _ratio, _size
-from cifar.report.run_files import RunFiles
 from cifar.report.runs import RunSummary, _pretrained, _weights_label
+from cifar.run_files import BEST_MODEL, RunFiles
 
 
 def render_markdown(run: RunFiles, plots: dict[str, Path], runs: list[RunSummary]) -> str:
@@ -408,10 +408,10 @@ def _justification(run: RunFiles, runs: list[RunSummary]) -> str:
 def _deployment(run: RunFiles) -> str:
     rows = export_artefacts(run)
     lines = ["## Deployment artefacts", ""]
-    keras_file = run.run_dir / "best_model.keras"
+    keras_file = run.run_dir / BEST_MODEL
     if keras_file.is_file():
         lines += [
-            f"Trained Keras model `best_model.keras`: {_size(keras_file.stat().st_size)}.",
+            f"Trained Keras model `{BEST_MODEL}`: {_size(keras_file.stat().st_size)}.",
             "",
         ]
     if not rows:
