@@ -57,3 +57,21 @@ def test_console_script_is_installed():
         timeout=120,
     )
     assert result.returncode == 0 and "smoke" in result.stdout
+
+
+def test_data_command_decodes_at_the_configured_models_input_size(tmp_path, capsys, monkeypatch):
+    """No --image-size: photos are decoded at the size the model of the config takes."""
+    import dataclasses
+
+    from conftest import make_folder
+
+    from cifar.models import registry
+
+    spec = registry.get_spec("mobilenet_v2")
+    monkeypatch.setitem(
+        registry._REGISTRY, "mobilenet_v2", dataclasses.replace(spec, default_input_size=40)
+    )
+    folder = make_folder(tmp_path / "photos")
+    out_png = tmp_path / "out" / "grid.png"
+    assert main(["data", "--folder", str(folder), "--out", str(out_png)]) == 0
+    assert "at 40x40" in capsys.readouterr().out

@@ -17,8 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--image-size",
         type=int,
-        default=160,
-        help="size image-folder photos are decoded at (the model's input; default 160)",
+        default=None,
+        help="size image-folder photos are decoded at (default: the input size of the "
+        "configured model, as `cifar train` decodes them)",
     )
     parser.add_argument(
         "--val-fraction", type=float, default=0.1, help="validation share (default 0.1)"

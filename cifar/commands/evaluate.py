@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
         raise ModelError(f"model file {args.model} does not exist")
     # TensorFlow loads with these imports: only after the arguments are known to be usable.
     from cifar.evaluation import evaluate_and_save, file_prefix
+    from cifar.inference.input_size import input_size
     from cifar.report import finalize_run
     from cifar.trainer import resume_trainer
 
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         prefix, image_size, what = file_prefix(args.model), model.input_size, args.model
     else:
         model = _load_keras(run_dir / "best_model.keras")
-        prefix, image_size, what = "", int(model.input_shape[1]), "best_model.keras"
+        prefix, image_size, what = "", input_size(model), "best_model.keras"
     print(f"evaluating {what} on {len(data.y_test)} test images from {data.source}")
     headline = evaluate_and_save(
         run_dir,
