@@ -391,3 +391,16 @@ def test_report_states_the_input_size_the_run_recorded(tmp_path, trained_cnn):
     assert "they take raw 224x224 RGB images" in text
     assert "kept as uint8 at 224x224" in text
     assert "32x32" not in text
+
+
+def test_cli_evaluate_a_run_trained_on_several_workers(tmp_path, trained_cnn, monkeypatch):
+    """Evaluating is one process: a run trained with strategy multiworker needs no TF_CONFIG."""
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    run_dir = make_run_dir(tmp_path, trained_cnn)
+    config = json.loads((run_dir / "config.json").read_text())
+    (run_dir / "config.json").write_text(json.dumps({**config, "strategy": "multiworker"}))
+    before = json.loads((run_dir / "metrics.json").read_text())["test"]
+    assert cli_main(["evaluate", str(run_dir)]) == 0
+    after = json.loads((run_dir / "metrics.json").read_text())["test"]
+    assert after["accuracy"] == pytest.approx(before["accuracy"])
+    assert json.loads((run_dir / "config.json").read_text())["strategy"] == "multiworker"

@@ -41,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     from cifar.report import finalize_run
     from cifar.trainer import resume_trainer
 
-    trainer = resume_trainer(run_dir)
+    # Evaluating is one process: the run's training strategy (e.g. multiworker, which needs a
+    # TF_CONFIG cluster) has no say here, as in `cifar export`.
+    trainer = resume_trainer(run_dir, "default")
     if args.data_dir:
         trainer.config.data.data_dir = args.data_dir
     data = trainer.load_data()
