@@ -75,3 +75,18 @@ def test_data_command_decodes_at_the_configured_models_input_size(tmp_path, caps
     out_png = tmp_path / "out" / "grid.png"
     assert main(["data", "--folder", str(folder), "--out", str(out_png)]) == 0
     assert "at 40x40" in capsys.readouterr().out
+
+
+def test_a_full_disk_is_one_line_not_a_traceback(tmp_path, capsys):
+    """The sample grid lands on /dev/full (ENOSPC on every write): one line naming the path."""
+    from conftest import make_folder
+
+    folder = make_folder(tmp_path / "photos")
+    out_png = tmp_path / "out" / "grid.png"
+    out_png.parent.mkdir()
+    out_png.symlink_to("/dev/full")
+    assert main(["data", "--folder", str(folder), "--out", str(out_png), "--image-size", "32"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: ") and "No space left on device" in err
+    assert str(out_png) in err or "/dev/full" in err

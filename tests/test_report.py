@@ -404,3 +404,13 @@ def test_cli_evaluate_a_run_trained_on_several_workers(tmp_path, trained_cnn, mo
     after = json.loads((run_dir / "metrics.json").read_text())["test"]
     assert after["accuracy"] == pytest.approx(before["accuracy"])
     assert json.loads((run_dir / "config.json").read_text())["strategy"] == "multiworker"
+
+
+def test_cli_report_on_a_full_disk_is_one_line(tmp_path, trained_cnn, capsys):
+    """REPORT.md lands on /dev/full (ENOSPC): the CLI's last resort prints one line, exit 2."""
+    run_dir = make_run_dir(tmp_path, trained_cnn)
+    (run_dir / "REPORT.md").symlink_to("/dev/full")
+    assert cli_main(["report", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "No space left on device" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
