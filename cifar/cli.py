@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -20,6 +21,9 @@ COMMANDS = [
     ("explain", "explain"),
     ("serve", "serve"),
 ]
+
+# OSErrors the user fixes by freeing space or choosing another folder.
+DISK_ERRNOS = (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,13 +46,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cifar`` console script; user errors print one line, exit 2."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from cifar.errors import CifarError
+    from cifar.errors import CifarError, DiskError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)
     except CifarError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # Last resort for a write no module wrapped in cifar.errors.writing: a full disk, a
+        # read-only or forbidden folder is the user's to fix, not a traceback.
+        if exc.errno not in DISK_ERRNOS:
+            raise
+        reason = exc.strerror or str(exc)
+        print(
+            f"error: {DiskError.at(exc.filename or 'a file', reason, action='use')}",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -158,6 +158,7 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Check ranges and names; raise ConfigError naming the first bad key."""
+        from callbacks.extra import callback_class
         from cifar.activations.engines import ENGINES
         from cifar.models import list_models
 
@@ -241,6 +242,8 @@ class TrainConfig:
             "callbacks.confusion_matrix_every",
             "must be >= 0",
         )
+        for i, path in enumerate(self.callbacks.extra):
+            callback_class(path, f"callbacks.extra.{i}")  # imported now: a typo fails here
         return self
 
 

@@ -3,8 +3,8 @@
 Prediction never holds a resized copy of the test set: a Keras model is fed one batch at a time
 from :func:`cifar.data.pipeline.make_dataset` (resize inside the pipeline) through one compiled
 ``model(x, training=False)`` step; an exported model (a :class:`cifar.inference.runtimes.Runtime`)
-gets raw 32x32 batches and resizes inside itself. Both paths give the same metrics, so exports are
-compared with the Keras model on equal terms.
+gets raw stored-size batches and resizes inside itself. Both paths give the same metrics, so
+exports are compared with the Keras model on equal terms.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def predict_dataset(model, dataset, step: Callable | None = None) -> tuple[np.nd
 
 
 def predict_images(model, images: np.ndarray, image_size: int, batch_size: int = 64) -> np.ndarray:
-    """Class probabilities for uint8 32x32 ``images`` from a Keras model or a runtime."""
+    """Class probabilities for uint8 stored-size ``images`` from a Keras model or a runtime."""
     import keras
 
     if isinstance(model, keras.Model):

@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from cifar.errors import CifarError
+from cifar.image_fit import fit_square as _fit_square
+from cifar.image_fit import upright_rgb
 
 __all__ = [
     "FORMATS",
@@ -110,15 +112,9 @@ def decode_rgb(
         img = _open(source, label, max_pixels)
     _check_size(img.size, label, max_pixels)
     try:
-        if size is not None and img.format in ("JPEG", "MPO"):
-            # Let libjpeg decode at 1/2..1/8 scale when the result is still >= size: much
-            # faster for photos, and the bilinear resize of fit_square does the rest.
-            img.draft("RGB", (size, size))
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            return _to_rgb(img)
+            return upright_rgb(img, size)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(f"{label}image too large to decode safely ({exc})") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:  # Pillow's decoder failures
@@ -130,9 +126,7 @@ def fit_square(rgb: Image.Image, size: int | None) -> np.ndarray:
 
     The resize rule of :func:`load_image`.
     """
-    if size is not None and rgb.size != (size, size):
-        rgb = ImageOps.fit(rgb, (size, size), Image.Resampling.BILINEAR)
-    return np.asarray(rgb, dtype=np.uint8)
+    return np.asarray(_fit_square(rgb, size), dtype=np.uint8)
 
 
 def load_images(
@@ -232,19 +226,3 @@ def _from_array(array: np.ndarray, label: str) -> Image.Image:
             raise ImageError(f"{label}image array has non-numeric dtype {array.dtype}")
         array = np.clip(np.nan_to_num(array.astype(np.float64)), 0, 255).round().astype(np.uint8)
     return Image.fromarray(array)
-
-
-def _to_rgb(img: Image.Image) -> Image.Image:
-    """RGB of any Pillow mode: alpha composited on white, 16/32-bit scaled to 8 bits."""
-    if img.mode == "RGB":
-        return img
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # Pillow's own I -> L conversion clips at 255 instead of scaling 16-bit values.
-        values = np.asarray(img, dtype=np.float64)
-        values = values / 257.0 if values.max(initial=0) > 255 else values
-        return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8)).convert("RGB")
-    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return img.convert("RGB")

@@ -32,7 +32,8 @@ from cifar.distributed import barrier, make_strategy, worker_role
 from cifar.distributed.loop import fit_phase
 from cifar.distributed.rundir import agree_on_run_dir, remove_scratch, scratch_dir
 from cifar.execution import phase_steps_per_execution
-from cifar.models import create_model, default_input_size
+from cifar.inference.input_size import input_size
+from cifar.models import create_model
 from cifar.phases import Phase
 from cifar.run_state import RunState, find_early_stopping
 
@@ -74,7 +75,7 @@ class Trainer:
         self.role = worker_role(self.strategy)
         self.extra_callbacks = list(callbacks or [])
         self.verbose = (1 if sys.stdout.isatty() else 0) if verbose == "auto" else int(verbose)
-        self.image_size = self.config.model.input_size or default_input_size(self.config.model.name)
+        self.image_size = input_size(self.config.model)
         # The run every worker agrees on (checkpoints are read there); this process writes
         # into run_dir, which is a scratch folder on workers other than the chief.
         c = self.config

@@ -11,6 +11,7 @@ import keras
 from cifar.data import ImageData, load_cifar10
 from cifar.data.dataset import portable_path
 from cifar.errors import ConfigError, ModelError
+from cifar.inference.input_size import input_size
 from cifar.inference.runtimes import SOURCE_SIZE, load_keras_model
 from cifar.run_files import (
     BEST_MODEL,
@@ -109,7 +110,7 @@ def source_from_run(
     model = load_keras_model(model_file)
     class_names = read_labels(run_dir / LABELS_FILE) or metrics.get("data", {}).get("class_names")
     source = source_from_model(model, class_names, data, data_dir)
-    source.source_size = int(metrics.get("model", {}).get("source_size") or source.source_size)
+    source.source_size = input_size(metrics) or source.source_size
     source.run_dir = run_dir
     source.run_name = metrics.get("name") or config.get("name") or run_dir.name
     source.keras_accuracy = metrics.get("test", {}).get("accuracy")

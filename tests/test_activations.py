@@ -280,3 +280,45 @@ def test_cached_augmented_views(tmp_path, small_data):
     mixer.config.phases[0].policy.apply(mixer.model)
     assert mixer.build_phase_inputs(mixer.config.phases[0], 0).description == "off"
     assert any("MixUp/CutMix" in m for m in mixer.messages)
+
+
+def unsplittable_model(size: int = 32):
+    """A transfer-style model whose backbone Keras cannot cut where the analysis says.
+
+    The backbone calls one layer twice; the second call reads the backbone input again, an
+    edge the cut analysis (each operation's first call) does not see, so the tail it picks is
+    disconnected from the backbone input.
+    """
+    import keras
+
+    inp = keras.Input((size, size, 3))
+    x = keras.layers.Reshape((size * size, 3))(inp)
+    shared = keras.layers.ReLU(name="shared_relu")
+    frozen = keras.layers.Dense(4, name="frozen_dense")
+    frozen.trainable = False
+    attention = keras.layers.MultiHeadAttention(num_heads=1, key_dim=4, name="attention")
+    backbone = keras.Model(inp, attention(frozen(shared(x)), shared(x)), name="backbone")
+    m_in = keras.Input((size, size, 3))
+    pooled = keras.layers.GlobalAveragePooling1D()(backbone(m_in))
+    return keras.Model(m_in, keras.layers.Dense(10, activation="softmax")(pooled))
+
+
+def test_a_backbone_that_cannot_be_split_trains_on_images(tmp_path, small_data):
+    """The phase falls back to the plain path with one line saying why, the run goes on."""
+    cfg = load_config(
+        {
+            "name": "unsplittable",
+            "runs_dir": str(tmp_path),
+            "report": False,
+            "model": {"name": "custom_cnn", "weights": None},
+            "phases": FROZEN,
+            "callbacks": {"confusion_matrix_every": 0, "progress": False, "tensorboard": False},
+        }
+    )
+    trainer = Recording(cfg, data=small_data.subset(train=100, test=20))
+    trainer.prepare()
+    trainer.model = unsplittable_model()
+    inputs = trainer.build_phase_inputs(trainer.config.phases[0], 0)
+    assert inputs.description == "off" and inputs.model is trainer.model and not inputs.cached
+    why = [m for m in trainer.messages if m.startswith("cache: off")]
+    assert len(why) == 1 and "cannot split the backbone at shared_relu" in why[0]

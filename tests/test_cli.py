@@ -69,3 +69,36 @@ def test_console_script_is_installed():
     assert "smoke" in result.stdout.split()
     help_text = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
     assert help_text.returncode == 0 and "any photo set" in help_text.stdout
+
+
+def test_data_command_decodes_at_the_configured_models_input_size(tmp_path, capsys, monkeypatch):
+    """No --image-size: photos are decoded at the size the model of the config takes."""
+    import dataclasses
+
+    from conftest import make_folder
+
+    from cifar.models import registry
+
+    spec = registry.get_spec("mobilenet_v2")
+    monkeypatch.setitem(
+        registry._REGISTRY, "mobilenet_v2", dataclasses.replace(spec, default_input_size=40)
+    )
+    folder = make_folder(tmp_path / "photos")
+    out_png = tmp_path / "out" / "grid.png"
+    assert main(["data", "--folder", str(folder), "--out", str(out_png)]) == 0
+    assert "at 40x40" in capsys.readouterr().out
+
+
+def test_a_full_disk_is_one_line_not_a_traceback(tmp_path, capsys):
+    """The sample grid lands on /dev/full (ENOSPC on every write): one line naming the path."""
+    from conftest import make_folder
+
+    folder = make_folder(tmp_path / "photos")
+    out_png = tmp_path / "out" / "grid.png"
+    out_png.parent.mkdir()
+    out_png.symlink_to("/dev/full")
+    assert main(["data", "--folder", str(folder), "--out", str(out_png), "--image-size", "32"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: ") and "No space left on device" in err
+    assert str(out_png) in err or "/dev/full" in err

@@ -14,8 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--image-size",
         type=int,
-        help="size image-folder photos are decoded at (sets model.input_size; default: the "
-        "configured model's input size, 160 for mobilenet_v2)",
+        default=None,
+        help="size image-folder photos are decoded at (default: the input size of the "
+        "configured model, as `cifar train` decodes them)",
     )
     parser.add_argument(
         "--val-fraction", type=float, help="validation share (sets data.val_fraction)"

@@ -44,10 +44,13 @@ def run(args: argparse.Namespace) -> int:
         raise ModelError(f"model file {args.model} does not exist")
     # TensorFlow loads with these imports: only after the arguments are known to be usable.
     from cifar.evaluation import evaluate_and_save, file_prefix
+    from cifar.inference.input_size import input_size
     from cifar.report import finalize_run
     from cifar.trainer import resume_trainer
 
-    trainer = resume_trainer(run_dir)
+    # Evaluating is one process: the run's training strategy (e.g. multiworker, which needs a
+    # TF_CONFIG cluster) has no say here, as in `cifar export`.
+    trainer = resume_trainer(run_dir, "default")
     if args.data_dir:
         trainer.config.data.data_dir = args.data_dir
     data = trainer.load_data()
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         prefix, image_size, what = file_prefix(args.model), model.input_size, args.model
     else:
         model = _load_keras(run_dir / BEST_MODEL)
-        prefix, image_size, what = "", int(model.input_shape[1]), BEST_MODEL
+        prefix, image_size, what = "", input_size(model), BEST_MODEL
     print(f"evaluating {what} on {len(data.y_test)} test images from {data.source}")
     headline = evaluate_and_save(
         run_dir,

@@ -28,8 +28,10 @@ from cifar.explain.cam import DEFAULT_METHOD, class_heatmaps, upsample
 from cifar.explain.overlay import overlay_heatmap
 from cifar.explain.split import split_at_feature_map
 from cifar.imageio import ImageSource, encode_png, load_images
-from cifar.inference.predictor import BEST_MODEL, find_class_names
-from cifar.inference.runtimes import load_keras_model, run_source_size, runtime_kind
+from cifar.inference.input_size import input_size
+from cifar.inference.predictor import find_class_names
+from cifar.inference.runtimes import load_keras_model, runtime_kind
+from cifar.run_files import BEST_MODEL
 
 __all__ = [
     "HEATMAP_NEEDS_KERAS",
@@ -170,7 +172,7 @@ class Explainer:
         path = keras_model_file(model)
         keras_model = load_keras_model(path)
         names, _ = find_class_names(path, int(keras_model.output_shape[-1]))
-        return cls(keras_model, names, run_source_size(path), method=method, path=path)
+        return cls(keras_model, names, input_size(path), method=method, path=path)
 
     @property
     def layer_name(self) -> str:

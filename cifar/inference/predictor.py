@@ -3,8 +3,10 @@
 A :class:`Predictor` loads one model file through :func:`cifar.inference.runtimes.load_runtime`
 (``.keras``, SavedModel, ``.tflite`` or ``.onnx``) once, warms it up, and turns images in any
 common format into class probabilities and the top-k classes with their names. Images are decoded
-by :mod:`cifar.imageio` and resized to the runtime's input (32x32 RGB, the CIFAR-10 domain the
-model was trained on); the runtime resizes further inside if the network wants more.
+by :mod:`cifar.imageio` and fitted to the runtime's input (the size
+:func:`cifar.inference.input_size.input_size` gives: the run's stored image size, 32x32 for
+CIFAR-10, the decode size for a photo folder); the runtime resizes further inside if the
+network wants more.
 
 Which model: an explicit path, else ``$CIFAR_MODEL``, else the newest ``runs/*/best_model.keras``,
 else the newest exported file (``runs/*/export/*``, ``models/*.tflite``).

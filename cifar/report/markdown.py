@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from cifar.inference.input_size import input_size
 from cifar.report.artefacts import _number, export_artefacts
 from cifar.report.formatting import _duration, _fmt, _int, _ratio, _size
 from cifar.report.runs import RunSummary, _pretrained, _weights_label
@@ -171,12 +172,13 @@ def _training(run: RunFiles, rel: dict[str, str]) -> str:
     cfg = run.config.get("data", {})
     aug = cfg.get("augment") or {}
     on = [f"{k} = {v}" for k, v in aug.items() if v not in (False, 0, 0.0, None)]
-    source_size = model.get("source_size", 32)
+    source_size = input_size(run.metrics)
+    stored = f"{source_size}x{source_size}" if source_size else "their stored size"
     size = model.get("input_size", "?")
     resize = (
-        f"resized per batch (bilinear) from {source_size}x{source_size} to {size}x{size}"
+        f"resized per batch (bilinear) from {stored} to {size}x{size}"
         if size != source_size
-        else f"used at their stored {source_size}x{source_size} size"
+        else f"used at their stored {stored} size"
     )
     decoded = (
         "Photos were decoded once at the model's input size (short side resized, then "
@@ -187,7 +189,7 @@ def _training(run: RunFiles, rel: dict[str, str]) -> str:
     lines = [
         "## Preprocessing and training strategy",
         "",
-        f"- {decoded}Images are kept as uint8 at {source_size}x{source_size} and {resize} "
+        f"- {decoded}Images are kept as uint8 at {stored} and {resize} "
         "inside the tf.data pipeline; pixel scaling is part of the model, so exported files take "
         "raw 0-255 RGB.",
         f"- Batch size {cfg.get('batch_size', '?')}; seed {run.config.get('seed', '?')}; "
@@ -415,9 +417,11 @@ def _deployment(run: RunFiles) -> str:
             "",
         ]
     if not rows:
+        size = input_size(run.metrics)
+        takes = f"raw {size}x{size} RGB images" if size else "raw RGB images at the stored size"
         lines.append(
             f"No export yet: run `cifar export {run.run_dir}` to produce SavedModel, TFLite and "
-            "ONNX files (they take raw 32x32 RGB images)."
+            f"ONNX files (they take {takes})."
         )
         return "\n".join(lines)
     check = (
