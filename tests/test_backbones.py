@@ -272,9 +272,9 @@ def test_export_is_verified_in_its_runtime(name, tmp_path):
 
 
 def test_report_names_the_backbone_and_its_scaling():
-    from cifar.report.markdown import _backbone_line
+    from cifar.report.sections.architecture import backbone_line
 
-    (line,) = _backbone_line("resnet50")
+    (line,) = backbone_line("resnet50")
     assert "`keras.applications.ResNet50`" in line and "caffe style" in line
-    assert "[-1, 1]" in _backbone_line("mobilenet_v2")[0]
-    assert _backbone_line("custom_cnn") == []
+    assert "[-1, 1]" in backbone_line("mobilenet_v2")[0]
+    assert backbone_line("custom_cnn") == []

@@ -21,7 +21,7 @@ from cifar.data import ImageData
 from cifar.errors import CifarError, ConfigError
 from cifar.inference.input_size import input_size
 from cifar.report.comparison import render_comparison
-from cifar.report.markdown import dataset_name
+from cifar.report.sections.dataset import dataset_name
 from cifar.trainer import Trainer
 
 REPORT = "COMPARISON.md"

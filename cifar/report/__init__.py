@@ -15,8 +15,9 @@ from cifar.report.artefacts import export_artefacts
 from cifar.report.figures import PLOTS_DIR, make_plots
 from cifar.report.finalize import REPORT_HTML, REPORT_MD, finalize_run
 from cifar.report.html import write_html
-from cifar.report.markdown import dataset_name, render_markdown
+from cifar.report.markdown import render_markdown
 from cifar.report.runs import RunSummary, collect_runs
+from cifar.report.sections.dataset import dataset_name
 from cifar.report.tensorboard import TENSORBOARD_SUBDIR, log_to_tensorboard
 from cifar.run_files import EXPORT_DIR, RunFiles
 

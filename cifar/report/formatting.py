@@ -37,3 +37,8 @@ def _duration(seconds: Any) -> str:
 
 def _size(n_bytes: int) -> str:
     return f"{n_bytes / 1e6:.2f} MB" if n_bytes >= 1e5 else f"{n_bytes / 1e3:.1f} kB"
+
+
+def _cell(text: Any) -> str:
+    """Text safe inside a Markdown table cell (a ``|`` would end the cell)."""
+    return str(text).replace("|", "\\|")

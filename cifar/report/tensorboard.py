@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cifar.report.markdown import _headline_table
+from cifar.report.sections.evaluation import headline_table
 from cifar.run_files import RunFiles
 
 TENSORBOARD_SUBDIR = "report"  # under tensorboard/, beside Keras's train/ and validation/
@@ -27,7 +27,7 @@ def log_to_tensorboard(run: RunFiles, plots: dict[str, Path]) -> Path:
         log_images(writer, {tag: path.read_bytes() for tag, path in plots.items()}, step)
         if run.evaluation:
             with writer.as_default():
-                tf.summary.text("test_metrics", _headline_table(run.evaluation["headline"]), step)
+                tf.summary.text("test_metrics", headline_table(run.evaluation["headline"]), step)
     finally:
         writer.close()
     return log_dir
