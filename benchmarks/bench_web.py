@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -26,24 +25,11 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from cifar.report.chromium import HEADLESS_FLAGS, find_chromium
+
 # --enable-unsafe-swiftshader: headless Chromium has no GPU, and MediaPipe's image path needs
 # WebGL (software-rendered by SwiftShader) even when the model runs on the CPU.
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--enable-unsafe-swiftshader",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def find_chromium() -> str | None:
-    """Debian's chromium (what ``.ci/install-chromium`` installs), or None."""
-    path = shutil.which("chromium") or "/usr/bin/chromium"
-    return path if os.access(path, os.X_OK) else None
+CHROMIUM_FLAGS = [*HEADLESS_FLAGS, "--enable-unsafe-swiftshader"]
 
 
 def write_pngs(images: np.ndarray, folder: Path) -> list[Path]:

@@ -29,6 +29,10 @@ class RunFileError(CifarError):
     """A file of a run folder is missing, unreadable or not what it should hold."""
 
 
+class MissingDependencyError(CifarError):
+    """An optional package or program an option needs is not installed (e.g. Chromium for PDF)."""
+
+
 class DiskError(CifarError):
     """A file or folder could not be written: disk full, no permission, read-only, not a folder.
 

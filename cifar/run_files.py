@@ -38,6 +38,12 @@ PREDICTIONS_FILE = "predictions.npz"
 CHECKPOINT_DIR = "checkpoint"
 EXPORT_DIR = "export"
 METADATA_FILE = "metadata.json"  # export/'s description of the exported files
+PLOTS_DIR = "plots"
+# Calibration charts and top-loss heatmap overlays (metrics.json's "calibration", "selective"
+# and "top_losses"), paths relative to the run folder.
+RELIABILITY_PLOT = f"{PLOTS_DIR}/reliability.png"
+COVERAGE_PLOT = f"{PLOTS_DIR}/coverage.png"
+TOP_LOSSES_DIR = f"{PLOTS_DIR}/top_losses"
 
 _MISSING: Any = object()
 _EXTRA_EVALUATION = re.compile(rf"^(.+)_{re.escape(EVALUATION_FILE)}$")

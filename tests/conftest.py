@@ -72,8 +72,9 @@ def require_playwright():
 
 
 def require_chromium() -> str:
-    """The path of Debian's chromium, or skip (developer machine) / fail (CI) without it."""
-    from benchmarks.bench_web import find_chromium
+    """The system's chromium (``cifar.report.chromium.find_chromium``), or skip (developer
+    machine) / fail (CI) without it."""
+    from cifar.report.chromium import find_chromium
 
     chromium = find_chromium()
     if chromium is None:

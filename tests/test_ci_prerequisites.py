@@ -37,9 +37,9 @@ def test_missing_prerequisite_fails_on_ci(monkeypatch):
 
 
 def test_missing_chromium_and_playwright_fail_on_ci_and_skip_elsewhere(monkeypatch):
-    import benchmarks.bench_web
+    import cifar.report.chromium
 
-    monkeypatch.setattr(benchmarks.bench_web, "find_chromium", lambda: None)
+    monkeypatch.setattr(cifar.report.chromium, "find_chromium", lambda: None)
     monkeypatch.setitem(sys.modules, "playwright", None)  # importing it raises ImportError
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="chromium is not installed"):
@@ -54,9 +54,9 @@ def test_missing_chromium_and_playwright_fail_on_ci_and_skip_elsewhere(monkeypat
 
 
 def test_present_chromium_is_returned(monkeypatch):
-    import benchmarks.bench_web
+    import cifar.report.chromium
 
-    monkeypatch.setattr(benchmarks.bench_web, "find_chromium", lambda: "/opt/chromium")
+    monkeypatch.setattr(cifar.report.chromium, "find_chromium", lambda: "/opt/chromium")
     monkeypatch.setenv("CI", "true")
     assert require_chromium() == "/opt/chromium"
 

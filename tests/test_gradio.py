@@ -21,17 +21,9 @@ from conftest import (
 
 from cifar.imageio import encode_png
 from cifar.inference.predictor import MODEL_ENV, Predictor
+from cifar.report.chromium import HEADLESS_FLAGS
 
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +114,7 @@ def test_browser_upload_shows_three_classes(gradio_url, served_run, image_file, 
             str(tmp_path / "profile"),
             executable_path=chromium,
             headless=True,
-            args=CHROMIUM_FLAGS,
+            args=HEADLESS_FLAGS,
             viewport={"width": 1200, "height": 900},
         )
         try:

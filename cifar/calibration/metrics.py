@@ -70,6 +70,20 @@ class ReliabilityBins:
             "count": [int(c) for c in self.count],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict) -> ReliabilityBins:
+        """The bins :meth:`as_dict` wrote (e.g. read back from ``metrics.json``)."""
+
+        def array(key):
+            return np.asarray([np.nan if v is None else v for v in data[key]], dtype=np.float64)
+
+        count = np.asarray(data["count"], dtype=np.int64)
+        bins = cls(array("edges"), array("confidence"), array("accuracy"), count)
+        n = len(count)
+        if len(bins.edges) != n + 1 or len(bins.confidence) != n or len(bins.accuracy) != n:
+            raise ValueError(f"reliability bins of unequal lengths: {data}")
+        return bins
+
 
 def reliability_bins(
     probs: np.ndarray, labels: np.ndarray, n_bins: int = N_BINS

@@ -1,4 +1,4 @@
-"""The run report: plots, TensorBoard images, ``REPORT.md`` and a standalone ``REPORT.html``.
+"""The run report: plots, TensorBoard images, ``REPORT.md``, a standalone ``REPORT.html``, PDF.
 
 Everything in the report is read from the run's own files (``metrics.json``, ``history.json``,
 ``config.json``, ``evaluation.json``, ``predictions.npz``, ``export/metadata.json``) and from
@@ -7,13 +7,14 @@ calls at the end of a run and what ``cifar report RUN_DIR`` runs again.
 
 :class:`cifar.run_files.RunFiles` reads the run directory. One module per concern: ``runs``
 (the other runs beside it), ``artefacts`` (its exported files), ``figures`` (the charts),
-``tensorboard`` (logging them), ``markdown`` and ``formatting`` (the text of ``REPORT.md``),
-``html`` (``REPORT.html``) and ``finalize`` (all of them for one run).
+``tensorboard`` (logging them), ``markdown`` and ``formatting`` (the text of ``REPORT.md``,
+one module per section in ``sections``), ``html`` (``REPORT.html``), ``pdf`` and ``chromium``
+(``REPORT.pdf`` through headless Chromium) and ``finalize`` (all of them for one run).
 """
 
 from cifar.report.artefacts import export_artefacts
 from cifar.report.figures import PLOTS_DIR, make_plots
-from cifar.report.finalize import REPORT_HTML, REPORT_MD, finalize_run
+from cifar.report.finalize import REPORT_HTML, REPORT_MD, REPORT_PDF, finalize_run
 from cifar.report.html import write_html
 from cifar.report.markdown import render_markdown
 from cifar.report.runs import RunSummary, collect_runs
@@ -26,6 +27,7 @@ __all__ = [
     "PLOTS_DIR",
     "REPORT_HTML",
     "REPORT_MD",
+    "REPORT_PDF",
     "TENSORBOARD_SUBDIR",
     "RunFiles",
     "RunSummary",

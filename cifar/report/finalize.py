@@ -13,6 +13,7 @@ from cifar.run_files import RunFiles
 
 REPORT_MD = "REPORT.md"
 REPORT_HTML = "REPORT.html"
+REPORT_PDF = "REPORT.pdf"  # `cifar report RUN --pdf` (cifar.report.pdf)
 
 
 def finalize_run(run_dir: Path) -> Path:

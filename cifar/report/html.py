@@ -14,8 +14,23 @@ body { font-family: system-ui, sans-serif; max-width: 1000px; margin: 2em auto; 
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; }
 th { background: #f3f3f3; }
-img { max-width: 100%; }
+img { max-width: 100%; height: auto; }
+td img { width: 96px; max-width: 100%; image-rendering: pixelated; }
 code { background: #f5f5f5; padding: 0 0.2em; }
+@page { size: A4; margin: 15mm 12mm; }
+@media print {
+  body { max-width: none; margin: 0; padding: 0; font-size: 9.5pt; }
+  h1 { font-size: 17pt; }
+  h2 { font-size: 13pt; break-after: avoid; page-break-after: avoid; }
+  h3 { font-size: 11pt; break-after: avoid; page-break-after: avoid; }
+  table { width: 100%; table-layout: fixed; font-size: 7.5pt; }
+  th, td { padding: 0.15em 0.3em; overflow-wrap: anywhere; word-wrap: break-word; }
+  tr, img, p:has(> img) { break-inside: avoid; page-break-inside: avoid; }
+  img { max-height: 240mm; object-fit: contain; }
+  td img { width: 22mm; }
+  code { overflow-wrap: anywhere; word-break: break-word; }
+  pre { white-space: pre-wrap; }
+}
 """
 
 
