@@ -26,7 +26,7 @@ code { background: #f5f5f5; padding: 0 0.2em; }
   table { width: 100%; table-layout: fixed; font-size: 7.5pt; }
   th, td { padding: 0.15em 0.3em; overflow-wrap: anywhere; word-wrap: break-word; }
   tr, img, p:has(> img) { break-inside: avoid; page-break-inside: avoid; }
-  img { max-height: 240mm; object-fit: contain; }
+  img { max-height: 150mm; object-fit: contain; }
   td img { width: 22mm; }
   code { overflow-wrap: anywhere; word-break: break-word; }
   pre { white-space: pre-wrap; }
