@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cifar.run_files import RunFiles
-
-PLOTS_DIR = "plots"
+from cifar.run_files import PLOTS_DIR, RunFiles
 
 
 def make_plots(run: RunFiles) -> dict[str, Path]:
