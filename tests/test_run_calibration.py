@@ -237,3 +237,22 @@ def test_cifar_other_things_leave_out_the_models_classes():
 def test_calibration_config_is_validated(key, value):
     with pytest.raises(ConfigError, match=f"calibration.{key}"):
         load_config({"calibration": {key: value}})
+
+
+def test_export_metadata_records_the_runs_calibration(default_run):
+    from exports.metadata import build_metadata
+    from exports.source import source_from_run
+
+    trainer, metrics = default_run
+    source = source_from_run(trainer.run_dir)
+    meta = build_metadata(
+        source.describe(), source.class_names, 32, {}, [], None, source.confidence
+    )
+    cal, sel = metrics["calibration"], metrics["selective"]
+    assert meta["calibration"]["temperature"] == cal["temperature"]
+    assert meta["calibration"]["ece_after"] == cal["validation"]["after"]["ece"]
+    assert meta["calibration"]["n"] == cal["n_fit"]
+    assert meta["selective"] == {
+        k: sel[k]
+        for k in ("min_confidence", "chosen_by", "target_accuracy", "coverage", "accepted_accuracy")
+    }
