@@ -1,7 +1,7 @@
 """Calibrate the shipped CIFAR-10 model: T and "not sure" fitted on validation, measured on test.
 
 Usage: python benchmarks/calibrate_shipped.py [--model models/model_float16.tflite]
-       [--data-dir DIR] [--ood-dir DIR] [--out DIR] [--cache FILE.npz]
+       [--data-dir DIR] [--ood-dir DIR] [--out DIR] [--cache FILE.npz] [--write]
 
 The validation split is the one the shipped model's run held out (``stratified_split`` of the
 50,000 training images, 10%, seed 42: 5,000 images the model never trained on); T and
@@ -11,9 +11,16 @@ gives the AUROC of the top-1 probability separating CIFAR test images from those
 (resized to 32x32). ``--cache`` keeps the probabilities, so a second run skips inference.
 Writes ``calibration.json`` and the two charts to ``--out`` (default ``runs/calibration-shipped``).
 
-For reference it also measures what no single temperature can do: an isotonic map of the
-top-1 confidence fitted on validation (the predicted class kept, the other classes rescaled),
-which does not fold into a Dense layer.
+With ``--write`` it folds T into the file itself (its final FULLY_CONNECTED weights and bias,
+in place: :mod:`exports.tflite_temperature`; the MediaPipe metadata stays intact), measures
+the rewritten file on the test set, and records ``calibration`` and ``selective`` in the
+``metadata.json`` beside it. A file whose metadata already records a temperature is refused:
+folding twice would divide by T twice.
+
+For reference it also measures what no single temperature can do: per-class vector scaling
+(``softmax(z * w + b)``, foldable like T, fitted on validation by NLL), and an isotonic map of
+the top-1 confidence fitted on validation (the predicted class kept, the other classes
+rescaled), which does not fold.
 """
 
 from __future__ import annotations
@@ -72,6 +79,83 @@ def isotonic_reference(val_p, val_y, test_p, test_y) -> dict:
     return {"test_ece": summary["ece"], "test_nll": summary["nll"], "foldable": False}
 
 
+def vector_scaling_reference(val_p, val_y, test_p, test_y) -> dict:
+    """Test figures of per-class vector scaling ``softmax(z * w + b)`` fitted on validation.
+
+    It folds into the final layer like T (column j of the weights and bias j scaled by
+    ``w_j``, ``b_j`` added to the bias), but unlike T it can change the predicted class.
+    """
+    import numpy as np
+    from scipy.optimize import minimize
+    from scipy.special import log_softmax
+
+    from cifar.calibration import calibration_summary, logits_from_probabilities, softmax
+
+    val_z, test_z = logits_from_probabilities(val_p), logits_from_probabilities(test_p)
+    n_cls = val_z.shape[1]
+
+    def nll(params):
+        log_p = log_softmax(val_z * params[:n_cls] + params[n_cls:], axis=1)
+        return -log_p[np.arange(len(val_y)), val_y].mean()
+
+    fit = minimize(nll, np.r_[np.ones(n_cls), np.zeros(n_cls)], method="L-BFGS-B")
+    scale, shift = fit.x[:n_cls], fit.x[n_cls:]
+    val = calibration_summary(softmax(val_z * scale + shift), val_y)
+    test = calibration_summary(softmax(test_z * scale + shift), test_y)
+    return {
+        "validation_ece": val["ece"],
+        "test_ece": test["ece"],
+        "test_nll": test["nll"],
+        "test_accuracy": test["accuracy"],
+        "foldable": True,
+    }
+
+
+def write_calibrated(model: Path, fit, sure, test_images, test_labels, test_before: dict) -> dict:
+    """Fold T into ``model`` in place, measure the rewritten file on the test set and record
+    ``calibration`` and ``selective`` in the ``metadata.json`` beside it."""
+    from cifar.calibration import calibration_summary
+    from cifar.errors import ModelError
+    from cifar.inference.runtimes import load_runtime
+    from cifar.run_files import METADATA_FILE, read_json, write_json
+    from exports.metadata import SELECTIVE_KEYS, artifact_digest
+    from exports.tflite_temperature import fold_temperature_tflite
+
+    meta_path = model.parent / METADATA_FILE
+    metadata = read_json(meta_path)
+    if "calibration" in metadata:
+        raise ModelError(
+            f"{meta_path} already records a temperature "
+            f"({metadata['calibration']['temperature']}): {model} is calibrated; not folding twice"
+        )
+    model.write_bytes(fold_temperature_tflite(model.read_bytes(), fit.temperature))
+    measured = calibration_summary(load_runtime(model).predict(test_images), test_labels)
+    size, sha = artifact_digest(model)
+    metadata["calibration"] = {
+        **fit.metadata(),
+        "folded_into": f"{model.name}: final FULLY_CONNECTED weights and bias divided by T",
+        "test": {
+            "n": measured["n"],
+            "accuracy_before": round(test_before["accuracy"], 6),
+            "accuracy_after": round(measured["accuracy"], 6),
+            "ece_before": round(test_before["ece"], 6),
+            "ece_after": round(measured["ece"], 6),
+        },
+    }
+    selected = sure.metadata()
+    metadata["selective"] = {key: selected.get(key) for key in SELECTIVE_KEYS}
+    for artifact in metadata.get("artifacts", []):
+        if artifact.get("file") == model.name:
+            artifact.update(
+                bytes=size,
+                sha256=sha,
+                accuracy=round(measured["accuracy"], 4),
+                temperature=metadata["calibration"]["temperature"],
+            )
+    write_json(meta_path, metadata)
+    return {"file": str(model), "sha256": sha, "bytes": size, **measured}
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Fit on validation, measure on test, print and write the figures."""
     import argparse
@@ -84,6 +168,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--ood-dir", help="an image folder of things that are not CIFAR classes")
     parser.add_argument("--out", default="runs/calibration-shipped", help="output folder")
     parser.add_argument("--cache", help="npz file keeping the probabilities between runs")
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="fold T into --model in place and record it in the metadata.json beside it",
+    )
     args = parser.parse_args(argv)
 
     from cifar.calibration import (
@@ -109,7 +198,7 @@ def main(argv: list[str] | None = None) -> dict:
     val_p, val_y = arrays["val_probs"], arrays["val_labels"]
     test_p, test_y = arrays["test_probs"], arrays["test_labels"]
 
-    fit = calibrate(val_p, val_y, fitted_on=f"validation ({len(val_y)} training images)")
+    fit = calibrate(val_p, val_y, fitted_on="validation")
     t = fit.temperature
     test_cal = apply_temperature(test_p, t)
     sure = choose_min_confidence(apply_temperature(val_p, t), val_y)
@@ -123,6 +212,7 @@ def main(argv: list[str] | None = None) -> dict:
             test_cal, test_y, sure.min_confidence, chosen_by="validation"
         ).metadata(),
         "coverage_curve_area_test": coverage_curve(test_cal, test_y).area,
+        "reference_vector_scaling": vector_scaling_reference(val_p, val_y, test_p, test_y),
         "reference_isotonic_top1": isotonic_reference(val_p, val_y, test_p, test_y),
     }
     if "ood_probs" in arrays:
@@ -143,6 +233,14 @@ def main(argv: list[str] | None = None) -> dict:
     test_sure = evaluate_threshold(test_cal, test_y, sure.min_confidence)
     curves = {"test (calibrated)": coverage_curve(test_cal, test_y)}
     save_figure(coverage_figure(curves, test_sure), out / "coverage.png")
+    if args.write:
+        from cifar.data import load_cifar10
+
+        data = load_cifar10(args.data_dir)
+        result["written"] = write_calibrated(
+            Path(args.model), fit, sure, data.x_test, data.y_test, result["test_before"]
+        )
+        (out / "calibration.json").write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
     return result
 

@@ -117,6 +117,31 @@ class CallbacksConfig:
 
 
 @dataclass
+class CalibrationConfig:
+    """What happens after the last phase: calibrated confidence and the "not sure" threshold.
+
+    Args:
+        temperature: fit a temperature on the validation split (never the test set) and fold
+            it into the final Dense layer of ``best_model.keras``, so every export gives
+            calibrated probabilities; False keeps the trained probabilities.
+        min_confidence: the "not sure" threshold; None chooses it on the calibrated validation
+            probabilities (:func:`cifar.calibration.choose_min_confidence`).
+        target_accuracy: the accuracy the accepted validation predictions must reach when the
+            threshold is chosen; None halves the validation error rate.
+        ood_dir: an image folder of other things (classes the model does not know) for the
+            out-of-distribution AUROC; None uses CIFAR-10 from ``$CIFAR10_DIR`` for a photo
+            run (never downloaded) and nothing for a CIFAR-10 run.
+        top_losses: how many highest-loss test images the run records with heatmaps (0: none).
+    """
+
+    temperature: bool = True
+    min_confidence: float | None = None
+    target_accuracy: float | None = None
+    ood_dir: str | None = None
+    top_losses: int = 12
+
+
+@dataclass
 class TrainConfig:
     """Everything a run needs; ``TrainConfig()`` is the reference MobileNetV2 recipe.
 
@@ -151,6 +176,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     phases: list[Phase] = field(default_factory=reference_phases)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (what ``config.json`` in the run directory holds)."""
@@ -244,6 +270,23 @@ class TrainConfig:
         )
         for i, path in enumerate(self.callbacks.extra):
             callback_class(path, f"callbacks.extra.{i}")  # imported now: a typo fails here
+        cal = self.calibration
+        _check(
+            cal.min_confidence is None or 0 <= cal.min_confidence <= 1,
+            "calibration.min_confidence",
+            "must be in [0, 1] or unset (chosen on validation)",
+        )
+        _check(
+            cal.target_accuracy is None or 0 < cal.target_accuracy <= 1,
+            "calibration.target_accuracy",
+            "must be in (0, 1] or unset (half the validation error rate)",
+        )
+        _check(
+            cal.ood_dir is None or bool(str(cal.ood_dir).strip()),
+            "calibration.ood_dir",
+            "must be a folder path (or unset)",
+        )
+        _check(cal.top_losses >= 0, "calibration.top_losses", "must be >= 0")
         return self
 
 

@@ -2,8 +2,10 @@
 
 A run folder (``runs/<name>-<timestamp>/``) holds ``config.json``, ``labels.txt``,
 ``test_files.json``, ``samples.png``, ``history.json``, ``metrics.json``, ``best_model.keras``,
-``evaluation.json`` and ``predictions.npz`` (also ``<prefix>_evaluation.json`` of exported
-files), ``checkpoint/`` and ``export/`` (the exported models with their own ``labels.txt`` and
+``calibration.json`` (the temperature folded into the model), ``evaluation.json`` and
+``predictions.npz`` (also ``<prefix>_evaluation.json`` of exported files), ``plots/`` (with
+``reliability.png``, ``coverage.png`` and ``top_losses/<index>.png``), ``checkpoint/`` and
+``export/`` (the exported models with their own ``labels.txt`` and
 ``metadata.json``). Every module that names, reads or writes one of them asks this module, which
 sits in the lowest layer so that inference, evaluation, the report, exports and serving can.
 
@@ -38,6 +40,9 @@ PREDICTIONS_FILE = "predictions.npz"
 CHECKPOINT_DIR = "checkpoint"
 EXPORT_DIR = "export"
 METADATA_FILE = "metadata.json"  # export/'s description of the exported files
+# The temperature folded into best_model.keras, written beside it when it is saved, so that
+# `cifar evaluate` and `cifar export` know the model is calibrated (and never fold again).
+CALIBRATION_FILE = "calibration.json"
 PLOTS_DIR = "plots"
 # Calibration charts and top-loss heatmap overlays (metrics.json's "calibration", "selective"
 # and "top_losses"), paths relative to the run folder.
@@ -67,6 +72,11 @@ def run_dir_of(model_path: str | os.PathLike) -> Path | None:
     if parent.name == EXPORT_DIR:
         parent = parent.parent
     return parent if (parent / CONFIG_FILE).is_file() else None
+
+
+def top_loss_heatmap(index: int) -> str:
+    """Run-relative path of the heatmap overlay of test image ``index`` among the top losses."""
+    return f"{TOP_LOSSES_DIR}/{int(index)}.png"
 
 
 # ---------------------------------------------------------------------- writing

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from callbacks.checkpoint import ResumeCheckpoint
@@ -87,6 +88,8 @@ class Trainer:
         self.datasets: Datasets | None = None
         self.phase_inputs: PhaseInputs | None = None
         self.state: RunState | None = None
+        self.folded = None  # the temperature folded into the model at the end (calibrate)
+        self._val_probs = None
 
     @property
     def phase_summaries(self) -> list[dict]:
@@ -227,7 +230,14 @@ class Trainer:
         for index in range(state.start_phase, len(self.config.phases)):
             self._run_phase(self.config.phases[index], index, state.phase_resume(index))
         training_seconds = state.training_seconds()
+        # Only the chief's model is kept: it alone fits T (the others save an unused copy).
+        if self.role.is_chief:
+            self.folded = self.calibrate()
         self.model.save(self.run_dir / run_files.BEST_MODEL)
+        if self.role.is_chief:
+            from cifar.calibration.run import write_record
+
+            write_record(self.run_dir, self.folded)
         # The chief evaluates and reports; the others wait for it, since a worker that exits
         # first makes TensorFlow log on the chief that a task has crashed.
         metrics = self._finish(training_seconds) if self.role.is_chief else None
@@ -284,8 +294,48 @@ class Trainer:
             self.run_dir, self.model, d.x_test, d.y_test, d.class_names, self.image_size, batch_size
         )
 
+    def calibrate(self):
+        """Fit T on the validation split and fold it into the model's final Dense layer.
+
+        Called once, after the last phase restored its best weights (a resumed run restores
+        the checkpoint's unfolded weights first, so it never folds twice). Returns the
+        :class:`~cifar.calibration.run.FoldedTemperature` (T = 1 when
+        ``calibration.temperature`` is off).
+        """
+        from cifar.calibration.run import fit_and_fold
+        from cifar.evaluation import predict_dataset
+
+        labels, probs = predict_dataset(self.model, self.datasets.val)
+        self._val_probs = probs
+        folded = fit_and_fold(self.model, probs, labels, self.config.calibration.temperature)
+        if folded.folded:
+            from cifar.calibration import apply_temperature
+
+            self._val_probs = apply_temperature(probs, folded.temperature).astype(np.float32)
+            self.log(f"calibration: T = {folded.temperature:.4f} (fitted on validation, folded)")
+        return folded
+
+    def measure_confidence(self) -> dict:
+        """``calibration``, ``selective`` and ``top_losses`` of the test evaluation just written."""
+        from cifar.calibration.run import measure_run
+
+        d = self.datasets
+        return measure_run(
+            self.run_dir,
+            self.model,
+            d.data,
+            d.val_idx,
+            self.image_size,
+            self.folded,
+            self.config.calibration,
+            batch_size=max(self.config.data.batch_size, 64),
+            val_probs=self._val_probs,
+            log=self.log,
+        )
+
     def _finish(self, training_seconds: float) -> dict:
         metrics = {**self._metrics(training_seconds), "test": self.evaluate()}
+        metrics.update(self.measure_confidence())
         run_record.write_results(self.run_dir, metrics, report=self.config.report)
         return metrics
 

@@ -308,6 +308,7 @@ class Exporter:
             verification,
             entries,
             previous,
+            confidence=self.source.confidence,
         )
         if failures:
             metadata["failed"] = dict(failures)

@@ -53,6 +53,40 @@ def output_spec(num_classes: int) -> dict:
     }
 
 
+SELECTIVE_KEYS = ("min_confidence", "chosen_by", "target_accuracy", "coverage", "accepted_accuracy")
+
+
+def confidence_metadata(metrics: dict) -> dict:
+    """``calibration`` and ``selective`` of ``metadata.json`` from a run's ``metrics.json``.
+
+    ``calibration`` is the temperature folded into the exported model (so the files' outputs
+    are already calibrated: nothing to apply at run time) with the validation ECE and NLL it
+    was fitted on, plus the test ECE; ``selective`` the "not sure" threshold, chosen on
+    validation, that serving applies (:func:`cifar.calibration.is_not_sure`). Empty for a run
+    without them (trained before runs were calibrated).
+    """
+    out = {}
+    cal = metrics.get("calibration")
+    if cal:
+        val, test = cal["validation"], cal["test"]
+        out["calibration"] = {
+            "temperature": cal["temperature"],
+            "fitted_on": cal["fitted_on"],
+            "n": cal["n_fit"],
+            "ece_before": val["before"]["ece"],
+            "ece_after": val["after"]["ece"],
+            "nll_before": val["before"]["nll"],
+            "nll_after": val["after"]["nll"],
+            "folded": cal.get("folded", True),
+            "test_ece_before": test["before"]["ece"],
+            "test_ece_after": test["after"]["ece"],
+        }
+    sel = metrics.get("selective")
+    if sel:
+        out["selective"] = {key: sel.get(key) for key in SELECTIVE_KEYS}
+    return out
+
+
 def build_metadata(
     source: dict,
     class_names: list[str],
@@ -60,9 +94,12 @@ def build_metadata(
     verification: dict,
     artifacts: list[dict],
     previous: dict | None = None,
+    confidence: dict | None = None,
 ) -> dict:
     """The whole ``metadata.json``; entries of ``previous`` for formats not re-exported are kept
-    when they describe the same source and their file still exists (checked by the caller)."""
+    when they describe the same source and their file still exists (checked by the caller).
+
+    ``confidence``: :func:`confidence_metadata` of the run (``calibration``, ``selective``)."""
     names = {a["format"] for a in artifacts}
     kept = []
     # Only a run's export can be extended later: an in-memory model has no identity to match.
@@ -75,6 +112,7 @@ def build_metadata(
         "class_names": list(class_names),
         "input": input_spec(source_size),
         "output": output_spec(len(class_names)),
+        **(confidence or {}),
         "verification": verification,
         "artifacts": kept + artifacts,
     }

@@ -22,6 +22,7 @@ from cifar.run_files import (
     read_json,
     read_labels,
 )
+from exports.metadata import confidence_metadata
 
 
 @dataclass
@@ -39,6 +40,8 @@ class ExportSource:
     keras_accuracy: float | None = None
     model_file: Path | None = None
     model_name: str | None = None
+    # metadata.json's "calibration" and "selective" (exports.metadata.confidence_metadata).
+    confidence: dict = field(default_factory=dict)
     load_data: Callable[[], ImageData] = field(default=load_cifar10, repr=False)
     _data: ImageData | None = field(default=None, repr=False)
 
@@ -114,6 +117,7 @@ def source_from_run(
     source.run_dir = run_dir
     source.run_name = metrics.get("name") or config.get("name") or run_dir.name
     source.keras_accuracy = metrics.get("test", {}).get("accuracy")
+    source.confidence = confidence_metadata(metrics)
     source.model_file = model_file
     source.model_name = metrics.get("model", {}).get("name") or config.get("model", {}).get("name")
     if data is None:

@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         prefix=prefix,
     )
     if not prefix:
-        _update_metrics(run_dir / METRICS_FILE, headline)
+        confidence = _measure_confidence(trainer, data, model, image_size, args.batch_size)
+        _update_metrics(run_dir / METRICS_FILE, {"test": headline, **confidence})
     for key in ("accuracy", "loss", "top3_accuracy", "macro_f1", "weighted_f1"):
         print(f"{key:<15}{headline[key]:.4f}")
     print(f"{'n':<15}{headline['n']}  ({headline['images_per_second']} images/s)")
@@ -101,8 +102,33 @@ def _load_keras(path: Path):
     return load_keras_model(path)
 
 
-def _update_metrics(path: Path, headline: dict) -> None:
-    """Replace ``test`` in metrics.json so it agrees with the rewritten evaluation.json."""
+def _measure_confidence(trainer, data, model, image_size: int, batch_size: int) -> dict:
+    """Calibration, "not sure" and top losses of the run's model, with the T it already holds
+    (read from calibration.json: the model is never folded again here)."""
+    from cifar.calibration.run import FoldedTemperature, measure_run, read_record
+    from cifar.data.splits import build_datasets
+
+    run_dir = trainer.run_dir
+    folded = read_record(run_dir)
+    if folded is None:
+        print(f"{BEST_MODEL} holds no temperature (trained before runs were calibrated)")
+        folded = FoldedTemperature()
+    splits = build_datasets(data, trainer.config.data, image_size, trainer.config.seed)
+    return measure_run(
+        run_dir,
+        model,
+        data,
+        splits.val_idx,
+        image_size,
+        folded,
+        trainer.config.calibration,
+        batch_size=batch_size,
+    )
+
+
+def _update_metrics(path: Path, fresh: dict) -> None:
+    """Replace ``test`` (and the confidence sections) in metrics.json so it agrees with the
+    rewritten evaluation.json."""
     metrics = read_json(path, None)
     if metrics is not None:
-        write_json(path, {**metrics, "test": headline})
+        write_json(path, {**metrics, **fresh})

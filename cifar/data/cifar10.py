@@ -56,6 +56,20 @@ def load_cifar10(data_dir: str | os.PathLike | None = None) -> ImageData:
     return _load_folder(path)
 
 
+def load_cifar10_test(data_dir: str | os.PathLike | None = None) -> ImageData:
+    """Only the 10,000 test images of a local CIFAR-10 folder (no training batches, never a
+    download): e.g. images of other things for a photo model. The train arrays are empty."""
+    path = resolve_data_dir(data_dir)
+    if path is None:
+        raise DataError(f"no local CIFAR-10 folder given. {HOW_TO_POINT}")
+    if not (path / TEST_BATCH).is_file():
+        raise DataError(f"{path} is not a CIFAR-10 '{FOLDER_NAME}' folder: no {TEST_BATCH}.")
+    class_names = _read_meta(path / META) if (path / META).is_file() else list(CIFAR10_CLASSES)
+    x_test, y_test = _read_batch(path / TEST_BATCH, len(class_names))
+    empty = np.zeros((0, 32, 32, 3), np.uint8)
+    return ImageData(empty, np.zeros(0, np.int64), x_test, y_test, class_names, portable_path(path))
+
+
 def _load_keras_download() -> ImageData:
     import keras
 
