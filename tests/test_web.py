@@ -177,7 +177,6 @@ def test_page_says_not_sure_below_the_exported_threshold(cnn_run, trained_cnn, t
 
     from playwright.sync_api import sync_playwright
 
-    from benchmarks.bench_web import CHROMIUM_FLAGS
     from cifar.serving.web import make_server
 
     require_playwright()
@@ -209,7 +208,7 @@ def test_page_says_not_sure_below_the_exported_threshold(cnn_run, trained_cnn, t
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(
-                executable_path=chromium, headless=True, args=CHROMIUM_FLAGS
+                executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
             )
             try:
                 page = browser.new_page()
