@@ -137,13 +137,12 @@ def load_test(
 
 def default_models() -> dict[str, Path]:
     """The newest run's ``best_model.keras`` and the newest export's float32 TFLite file."""
-    from cifar.inference.predictor import find_default_model
     from cifar.run_files import BEST_MODEL
 
     found = {}
-    newest = find_default_model()
-    if newest is not None and newest.name == BEST_MODEL:
-        found["keras"] = newest
+    runs = sorted(Path("runs").glob(f"*/{BEST_MODEL}"), key=lambda p: p.stat().st_mtime)
+    if runs:
+        found["keras"] = runs[-1]
     tflite = sorted(
         [*Path("runs").glob("*/export/model_float32.tflite"), *Path("models").glob("*.tflite")],
         key=lambda p: p.stat().st_mtime,

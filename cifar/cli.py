@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
-import os
 import sys
 
 # (sub-command, module in cifar.commands); each module has add_arguments(parser) and run(args).
@@ -45,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cifar`` console script; user errors print one line, exit 2."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from cifar import quiet
+
+    quiet.install()  # before any command imports TensorFlow
     from cifar.errors import CifarError, DiskError
 
     args = build_parser().parse_args(argv)

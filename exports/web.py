@@ -7,6 +7,11 @@ MediaPipe's JavaScript bundle and WASM files taken from the pinned npm package
 fetched with ``npm pack``). Nothing is loaded from a CDN: the page works offline once served.
 It needs an HTTP origin (browsers do not load WASM or ES modules from ``file://``):
 ``cifar serve web DIR``.
+
+The page answers "not sure" below the model's ``min_confidence``, embedded in
+``app-config.json`` when the folder is written (found by
+:func:`cifar.inference.confidence.find_min_confidence`: the export's ``metadata.json``, else the
+run's ``metrics.json``; ``null`` when there is none).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 from cifar.errors import ConfigError, ModelError
+from cifar.inference.confidence import find_min_confidence
 from exports.tflite_metadata import embedded_labels
 
 PACKAGE = "@mediapipe/tasks-vision"
@@ -129,9 +135,12 @@ def write_web_app(
     out_dir: str | os.PathLike,
     title: str | None = None,
     cache_dir: str | os.PathLike | None = None,
+    min_confidence: float | None = None,
 ) -> Path:
     """Write the classifier page for ``model_path`` (a ``.tflite`` file with metadata) to
     ``out_dir``; returns ``out_dir/index.html``.
+
+    ``min_confidence``: the "not sure" threshold set by hand (default: the model's own).
 
     Raises:
         ModelError: the file is missing or has no metadata (MediaPipe would refuse it).
@@ -148,6 +157,7 @@ def write_web_app(
             f"{model} has no metadata with class labels, so MediaPipe cannot run it; re-export "
             "it with `cifar export RUN_DIR` (metadata is added by default)"
         )
+    threshold = find_min_confidence(model, min_confidence)
     package = fetch_tasks_vision(cache_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -163,6 +173,11 @@ def write_web_app(
         "source_file": model.name,
         "classes": labels,
         "runtime": f"{PACKAGE}@{VERSION}",
+        # The rule of cifar.calibration.is_not_sure, applied by app.js: top-1 score below this.
+        "min_confidence": threshold.min_confidence,
+        "min_confidence_source": Path(threshold.source).name
+        if threshold.min_confidence is not None
+        else None,
     }
     (out / "app-config.json").write_text(json.dumps(config, indent=1) + "\n")
     return out / "index.html"

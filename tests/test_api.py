@@ -81,7 +81,7 @@ def test_predict_equals_the_predictor(client, predictor, pngs):
     for response in (raw, form):
         assert response.status_code == 200, response.json
         body = response.json
-        assert list(body) == ["predictions", "top_k", "model"]
+        assert list(body) == ["predictions", "top_k", "not_sure", "min_confidence", "model"]
         assert len(body["predictions"]) == 10
         assert _as_pairs(body["predictions"]) == _as_pairs(expected["predictions"])
         assert _as_pairs(body["top_k"]) == _as_pairs(expected["top_k"])
@@ -163,12 +163,57 @@ def test_bad_input_gets_a_json_4xx_and_the_next_request_works(client, pngs, case
     assert ok.status_code == 200 and len(ok.json["predictions"]) == 10
 
 
+def test_not_sure_field(tflite_path, predictor, pngs, monkeypatch):
+    from cifar.inference.confidence import MIN_CONFIDENCE_ENV
+    from cifar.serving import api
+
+    body = pngs[0].read_bytes()
+    confidence = predictor.predict_one(body).confidence
+    above = min(1.0, round(confidence + 0.01, 2))
+    client = create_app(Predictor.load(tflite_path, min_confidence=above)).test_client()
+    result = client.post("/predict", data=body, content_type="image/png").json
+    assert result["not_sure"] is True and result["min_confidence"] == above
+    assert len(result["top_k"]) == 3  # the top 3 still answered
+    assert client.get("/health").json["model"]["min_confidence"] == above
+    with pngs[0].open("rb") as fh:
+        batch = client.post("/predict/batch", data={"images": [(fh, "a.png")]}).json
+    assert batch["results"][0]["not_sure"] is True
+
+    below = max(0.0, round(confidence - 0.01, 2))
+    client = create_app(Predictor.load(tflite_path, min_confidence=below)).test_client()
+    result = client.post("/predict", data=body, content_type="image/png").json
+    assert result["not_sure"] is False and result["min_confidence"] == below
+
+    # The gunicorn / Procfile app takes no options: $CIFAR_MIN_CONFIDENCE sets it.
+    monkeypatch.setenv(MODEL_ENV, str(tflite_path))
+    monkeypatch.setenv(MIN_CONFIDENCE_ENV, str(above))
+    monkeypatch.delitem(api.__dict__, "app", raising=False)
+    try:
+        result = api.app.test_client().post("/predict", data=body, content_type="image/png").json
+        assert result["not_sure"] is True and result["min_confidence"] == above
+    finally:
+        api.__dict__.pop("app", None)
+
+
+def test_default_app_serves_the_shipped_model(monkeypatch, tmp_path):
+    from cifar.inference.predictor import MODELS_DIR_ENV
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "smoke-20990101-000000").mkdir(parents=True)
+    (tmp_path / "runs" / "smoke-20990101-000000" / "best_model.keras").write_bytes(b"x")
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+    monkeypatch.delenv(MODELS_DIR_ENV, raising=False)
+    health = create_app().test_client().get("/health").json
+    assert health["model"]["name"] == "model_float16.tflite" and health["model"]["run"] is None
+
+
 def test_module_app_is_created_lazily(tflite_path, monkeypatch, tmp_path):
     from cifar.errors import ModelError
     from cifar.serving import api
 
     monkeypatch.chdir(tmp_path)  # no runs/ or models/ here
     monkeypatch.delenv(MODEL_ENV, raising=False)
+    monkeypatch.setenv("CIFAR_MODELS_DIR", str(tmp_path / "no-shipped-models"))
     monkeypatch.delitem(api.__dict__, "app", raising=False)  # created and cached on access
     with pytest.raises(ModelError, match="cifar train smoke"):
         _ = api.app

@@ -86,7 +86,7 @@ def test_classify_through_gradio_client(gradio_url, served_run, image_file):
 
     _, predictor = served_run
     client = Client(gradio_url, verbose=False)
-    result = client.predict(handle_file(str(image_file)), api_name="/classify")
+    result, verdict = client.predict(handle_file(str(image_file)), api_name="/classify")
     confidences = result["confidences"]
     assert len(confidences) == 3
     values = [c["confidence"] for c in confidences]
@@ -95,6 +95,7 @@ def test_classify_through_gradio_client(gradio_url, served_run, image_file):
     assert [c["label"] for c in confidences] == [label for label, _ in expected]
     np.testing.assert_allclose(values, [p for _, p in expected], atol=1e-6)
     assert result["label"] == expected[0][0]
+    assert verdict.startswith(f"**{expected[0][0]}**")
 
     table = client.predict(
         [handle_file(str(image_file)), handle_file(str(image_file))], api_name="/batch"
@@ -181,3 +182,86 @@ def test_no_model_refuses_to_start(tmp_path):
     )
     assert result.returncode == 2
     assert "no model to serve" in result.stderr and "cifar export RUN_DIR" in result.stderr
+
+
+def test_first_tab_names_the_shipped_model_its_data_set_and_accuracy():
+    from cifar.inference.predictor import SHIPPED_MODELS
+    from cifar.serving.demo import first_tab_markdown
+
+    predictor = Predictor.load(SHIPPED_MODELS / "model_float16.tflite", warmup=False)
+    text = first_tab_markdown(predictor)
+    assert "`model_float16.tflite` (TFLite, run mobilenetv2_finetune_deep)" in text
+    assert "**data set:** CIFAR-10" in text and "10 classes" in text
+    accuracy = next(
+        a["accuracy"]
+        for a in json.loads((SHIPPED_MODELS / "metadata.json").read_text())["artifacts"]
+        if a["file"] == "model_float16.tflite"
+    )
+    assert f"**test accuracy:** {accuracy:.2%} (this file, 10,000 test images)" in text
+
+
+def test_first_tab_of_a_named_run_reads_its_metrics(cnn_run, tmp_path):
+    import shutil
+
+    from cifar.serving.demo import build_demo, first_tab_markdown
+
+    run = tmp_path / "photos-20250101-120000"
+    shutil.copytree(cnn_run, run)
+    metrics = {
+        "data": {"dataset": "folder", "source": "/data/fruit", "n_test": 123},
+        "test": {"accuracy": 0.8765},
+    }
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    predictor = Predictor.load(run, warmup=False)  # a run folder: its best_model.keras
+    text = first_tab_markdown(predictor)
+    assert "`best_model.keras` (Keras, run photos-20250101-120000)" in text
+    assert "**data set:** image folder fruit, 10 classes" in text
+    assert "**test accuracy:** 87.65% (the run's best_model.keras, 123 test images)" in text
+    demo = build_demo(predictor)
+    assert any(text in str(getattr(b, "value", "")) for b in demo.blocks.values())
+
+
+def _above(predictor, image):
+    return min(1.0, round(predictor.predict_one(image).confidence + 0.01, 2))
+
+
+def test_demo_answers_not_sure_with_the_top_3_and_a_keras_heatmap(cnn_run, image_file):
+    from cifar.serving.demo import DemoClassifier, build_demo
+
+    keras_path = cnn_run / "best_model.keras"
+    threshold = _above(Predictor.load(keras_path, warmup=False), image_file)
+    predictor = Predictor.load(keras_path, min_confidence=threshold)
+    answer = DemoClassifier.for_predictor(predictor)
+    assert answer.explainer is not None and answer.heatmap_note is None
+    confidences, verdict, heatmap = answer.classify(str(image_file))
+    top = predictor.predict_one(image_file).top_k(3)
+    assert sorted(confidences, key=confidences.get, reverse=True)[:3] == [n for n, _ in top]
+    assert verdict.startswith(
+        f"**Not sure** (best guess: {top[0][0]} {top[0][1]:.2f}, below {threshold:.2f})"
+    )
+    size = predictor.runtime.keras_model.input_shape[1]
+    assert heatmap.shape == (size, size, 3) and heatmap.dtype == np.uint8
+    assert heatmap.std() > 0  # a drawn heatmap, not a blank
+
+    demo = build_demo(predictor)
+    assert "heatmap" in {getattr(b, "elem_id", None) for b in demo.blocks.values()}
+
+    sure = DemoClassifier.for_predictor(Predictor.load(keras_path, min_confidence=0.0))
+    _, verdict, _ = sure.classify(str(image_file))
+    assert verdict.startswith(f"**{top[0][0]}** ") and "Not sure" not in verdict
+
+
+def test_demo_with_tflite_says_a_heatmap_needs_the_keras_file(served_run, image_file):
+    import gradio as gr
+
+    from cifar.serving.demo import DemoClassifier, build_demo
+
+    _, predictor = served_run
+    answer = DemoClassifier.for_predictor(predictor)
+    assert answer.explainer is None and "a heatmap needs the .keras file" in answer.heatmap_note
+    confidences, verdict, heatmap = answer.classify(str(image_file))
+    assert heatmap is None and len(confidences) == 10 and "never 'not sure'" in verdict
+    demo = build_demo(predictor)
+    notes = [b.value for b in demo.blocks.values() if isinstance(b, gr.Markdown)]
+    assert any("needs the .keras file" in str(n) for n in notes)
+    assert "heatmap" not in {getattr(b, "elem_id", None) for b in demo.blocks.values()}

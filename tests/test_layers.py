@@ -1,8 +1,9 @@
 """Layers point down: an AST scan of every import (lazy ones too) against the layer table.
 
-Order, lowest first: base helpers, data, models, inference, explain, evaluation/report,
-training, audit, export, serving/commands, benchmarks. A module may import its own layer or a
-lower one. The
+Order, lowest first: base helpers, data, models, calibration, inference, explain,
+evaluation/report, training, audit, export, serving/commands, benchmarks. A module may import its
+own layer or a lower one. Calibration (NumPy/SciPy statistics and the fold into a Keras layer)
+sits below inference so every predictor applies the one "not sure" rule. The
 trainer ends every fit with the test evaluation and the report, so training sits above them;
 evaluation and report never import the trainer. The run folder's file names, readers and
 writers (``cifar.run_files``) are a base helper, so every layer reads and writes them one way.
@@ -26,11 +27,12 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("cifar", "cifar.errors", "cifar.array_cache", "cifar.imageio", "cifar.run_files")),
     ("data", ("cifar.data",)),
     ("models", ("cifar.models", "cifar.finetuning")),
+    ("calibration", ("cifar.calibration",)),
     ("inference", ("cifar.inference",)),
     ("explain", ("cifar.explain",)),
     (
         "evaluation/report",
-        ("cifar.evaluation", "cifar.plots", "cifar.report", "cifar.calibration"),
+        ("cifar.evaluation", "cifar.plots", "cifar.report"),
     ),
     (
         "training",

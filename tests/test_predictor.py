@@ -134,31 +134,44 @@ def _touch(path, mtime):
 def test_default_model_resolution(tmp_path, monkeypatch):
     monkeypatch.delenv(MODEL_ENV, raising=False)
     runs, models = tmp_path / "runs", tmp_path / "models"
-    assert find_default_model(runs, models) is None
+    assert find_default_model(models) is None
     with pytest.raises(ModelError) as info:
         resolve_model_path(None, runs, models)
     assert "cifar train smoke" in str(info.value) and "cifar export RUN_DIR" in str(info.value)
 
-    _touch(models / "shipped.tflite", 1000)
-    assert find_default_model(runs, models) == models / "shipped.tflite"
-    for name in ("model.onnx", "model_int8.tflite", "saved_model", "model_float32.tflite"):
-        _touch(runs / "a" / "export" / name, 2000)
-    _touch(runs / "b" / "export" / "model.onnx", 1500)
-    assert find_default_model(runs, models) == runs / "a" / "export" / "model_float32.tflite"
-    (runs / "a" / "export" / "model_float32.tflite").unlink()
-    assert find_default_model(runs, models) == runs / "a" / "export" / "model_int8.tflite"
-
+    # Runs are never served unless named; the message names the newest one to pass.
     _touch(runs / "old" / "best_model.keras", 100)
     _touch(runs / "new" / "best_model.keras", 200)
-    assert find_default_model(runs, models) == runs / "new" / "best_model.keras"
-    assert resolve_model_path(None, runs, models) == runs / "new" / "best_model.keras"
+    with pytest.raises(ModelError, match=f"name it: --model {runs / 'new'}"):
+        resolve_model_path(None, runs, models)
 
-    monkeypatch.setenv(MODEL_ENV, str(models / "shipped.tflite"))
-    assert resolve_model_path(None, runs, models) == models / "shipped.tflite"
-    assert resolve_model_path(runs / "old" / "best_model.keras", runs, models).parent.name == "old"
+    _touch(models / "model_int8.tflite", 1000)
+    _touch(models / "model_float16.tflite", 1000)
+    assert find_default_model(models) == models / "model_float16.tflite"
+    # A newer smoke-like run (model, export) changes nothing: the shipped model stays the default.
+    for name in ("model.onnx", "model_float32.tflite"):
+        _touch(runs / "smoke-new" / "export" / name, 5000)
+    _touch(runs / "smoke-new" / "best_model.keras", 5000)
+    assert resolve_model_path(None, runs, models) == models / "model_float16.tflite"
+
+    # A run is served when named: the folder means its best_model.keras.
+    assert resolve_model_path(runs / "old", runs, models) == runs / "old" / "best_model.keras"
+    monkeypatch.setenv(MODEL_ENV, str(runs / "new"))
+    assert resolve_model_path(None, runs, models) == runs / "new" / "best_model.keras"
     monkeypatch.setenv(MODEL_ENV, str(tmp_path / "missing.onnx"))
     with pytest.raises(ModelError, match=r"missing.onnx \(from \$CIFAR_MODEL\) does not exist"):
         resolve_model_path(None, runs, models)
+
+
+def test_the_repository_default_is_the_shipped_model(tmp_path, monkeypatch):
+    """From a folder whose runs/ holds a newer smoke-like run, the shipped file is served."""
+    from cifar.inference.predictor import MODELS_DIR_ENV, SHIPPED_MODELS
+
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+    monkeypatch.delenv(MODELS_DIR_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    _touch(tmp_path / "runs" / "smoke-20990101-000000" / "best_model.keras", 4e9)
+    assert resolve_model_path() == SHIPPED_MODELS / "model_float16.tflite"
 
 
 def test_cli_predict(run_dir, trained_cnn, tmp_path, capsys):

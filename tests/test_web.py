@@ -167,3 +167,73 @@ def test_server_is_quiet_when_a_browser_cancels_a_download(tmp_path, capsys):
         assert "ValueError: a real bug" in capsys.readouterr().err
     finally:
         server.server_close()
+
+
+@pytest.mark.slow
+def test_page_says_not_sure_below_the_exported_threshold(cnn_run, trained_cnn, tmp_path):
+    """The threshold recorded in the export's metadata.json reaches the page's config, and
+    Chromium answers "Not sure" below it (still listing the top 3) and the class above it."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from cifar.serving.web import make_server
+
+    require_playwright()
+    chromium = require_chromium()
+    _, data = trained_cnn
+    export = tmp_path / "export"
+    shutil.copytree(cnn_run / "export", export)
+    images = data.x_test[:40]
+    probs = TFLiteClassifier(export / "model_float32.tflite").predict(images)
+    order = np.argsort(probs.max(axis=1))
+    low, high = int(order[0]), int(order[-1])
+    threshold = round(float(probs[low].max() + probs[high].max()) / 2, 4)
+    metadata = json.loads((export / "metadata.json").read_text())
+    metadata["selective"] = {"min_confidence": threshold, "chosen_by": "validation"}
+    (export / "metadata.json").write_text(json.dumps(metadata))
+    out = tmp_path / "page"
+    try:
+        web.write_web_app(export / "model_float32.tflite", out)
+    except ConfigError as exc:
+        skip_unless_ci(f"cannot fetch {web.PACKAGE}@{web.VERSION}: {exc}")
+    config = json.loads((out / "app-config.json").read_text())
+    assert config["min_confidence"] == threshold
+    assert config["min_confidence_source"] == "metadata.json"
+    files = write_pngs(images[[low, high]], tmp_path / "images")
+
+    server = make_server(out, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    shown = []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
+            )
+            try:
+                page = browser.new_page()
+                page.goto(f"http://127.0.0.1:{server.server_address[1]}/", timeout=180_000)
+                page.wait_for_function("document.body.dataset.state === 'ready'", timeout=180_000)
+                intro = page.locator("#threshold").inner_text()
+                for i, file in enumerate(files, start=1):
+                    page.set_input_files("#file", str(file))
+                    page.wait_for_function(f"document.body.dataset.count === '{i}'")
+                    items = page.locator("#results li").all_inner_texts()
+                    shown.append((page.locator("#verdict").inner_text(), items))
+                records = page.evaluate("window.classifications")
+            finally:
+                browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert intro == f'Answers "not sure" below a top-1 probability of {threshold:.2f}.'
+    names = data.class_names
+    best_low = names[int(probs[low].argmax())]
+    best_high = names[int(probs[high].argmax())]
+    (low_text, low_items), (high_text, high_items) = shown
+    score = records[0]["categories"][0]["score"]
+    assert low_text == f"Not sure (best guess: {best_low} {score:.2f}, below {threshold:.2f})"
+    assert len(low_items) == 3 and low_items[0].startswith(best_low)
+    assert high_text.startswith(f"{best_high} ") and "Not sure" not in high_text
+    assert len(high_items) == 3
+    assert [r["notSure"] for r in records] == [True, False]

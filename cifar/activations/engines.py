@@ -57,10 +57,13 @@ def litert_engine(prefix: keras.Model, batch: int) -> Runner:
     """LiteRT float32 with the XNNPACK delegate, converted from the traced prefix."""
     from ai_edge_litert.interpreter import Interpreter
 
+    from cifar.quiet import filtered_stderr
+
     fn, concrete = _concrete(prefix, batch)
     model = tf.lite.TFLiteConverter.from_concrete_functions([concrete], fn).convert()
-    interpreter = Interpreter(model_content=model, num_threads=_threads())
-    interpreter.allocate_tensors()
+    with filtered_stderr():  # LiteRT prints its XNNPACK line when tensors are allocated
+        interpreter = Interpreter(model_content=model, num_threads=_threads())
+        interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]["index"]
     out = interpreter.get_output_details()[0]["index"]
 

@@ -18,9 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     which = parser.add_subparsers(dest="app", required=True, metavar="APP")
     api = which.add_parser("api", help="the JSON prediction API (POST /predict) under gunicorn")
-    api.add_argument(
-        "--model", help="model file (default: $CIFAR_MODEL, else the newest run's model)"
-    )
+    add_model_arguments(api)
     api.add_argument("--host", default="127.0.0.1", help="interface to bind (default local)")
     api.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     api.add_argument("--workers", type=int, default=1, help="gunicorn worker processes")
@@ -74,15 +72,30 @@ def run(args: argparse.Namespace) -> int:
         max_batch=args.max_batch,
         max_bytes=int(args.max_mb * 2**20),
         server=args.server,
+        min_confidence=args.min_confidence,
     )
     return 0
 
 
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--model`` and ``--min-confidence``, shared by the API and the demo."""
+    parser.add_argument(
+        "--model",
+        help="model file or run folder (default: $CIFAR_MODEL, else the shipped model "
+        "models/model_float16.tflite; a trained run is served only when named)",
+    )
+    parser.add_argument(
+        "--min-confidence",
+        type=float,
+        metavar="P",
+        help="answer 'not sure' below this top-1 probability (default: "
+        "$CIFAR_MIN_CONFIDENCE, else the model's recorded threshold, else none)",
+    )
+
+
 def add_gradio_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``python gradio_app.py`` and ``cifar serve gradio``."""
-    parser.add_argument(
-        "--model", help="model file (default: $CIFAR_MODEL, else the newest run's model)"
-    )
+    add_model_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default local)")
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     parser.add_argument(
@@ -106,7 +119,8 @@ def launch_gradio(args: argparse.Namespace) -> None:
     from cifar.serving.demo import TOP_K, build_demo
     from cifar.serving.examples import write_examples
 
-    predictor = Predictor.load(args.model, top_k=TOP_K)
+    predictor = Predictor.load(args.model, top_k=TOP_K, min_confidence=args.min_confidence)
+    print(predictor.threshold.describe())
     try:
         examples = write_examples(
             data_dir=args.data_dir, download=args.download_examples, run_dir=predictor.run_dir
@@ -132,6 +146,9 @@ def launch_gradio(args: argparse.Namespace) -> None:
 
 def gradio_main(argv: list[str] | None = None) -> int:
     """Entry point of ``python gradio_app.py``: user errors print one line and exit 2."""
+    from cifar import quiet
+
+    quiet.install()
     from cifar.errors import CifarError
 
     parser = argparse.ArgumentParser(description="Gradio demo of an image classifier.")

@@ -8,14 +8,20 @@ by :mod:`cifar.imageio` and fitted to the runtime's input (the size
 CIFAR-10, the decode size for a photo folder); the runtime resizes further inside if the
 network wants more.
 
-Which model: an explicit path, else ``$CIFAR_MODEL``, else the newest ``runs/*/best_model.keras``,
-else the newest exported file (``runs/*/export/*``, ``models/*.tflite``).
+Which model: an explicit path (a model file, or a run folder for its ``best_model.keras``), else
+``$CIFAR_MODEL``, else the shipped model (``models/*.tflite``). Never silently the newest run:
+a one-minute smoke run is not what a first visitor should be shown; a run is served when named.
+
+Below the model's ``min_confidence`` (:mod:`cifar.inference.confidence`) a prediction is
+"not sure" (:attr:`Prediction.not_sure`), by the one rule :func:`cifar.calibration.is_not_sure`.
 
 Example:
     >>> predictor = Predictor.load()                     # or Predictor.load("model.tflite")
     >>> result = predictor.predict_one("cat.jpg")
     >>> result.top_k(3)
     [('cat', 0.81), ('dog', 0.12), ('frog', 0.03)]
+    >>> result.verdict()                                   # with min_confidence 0.83
+    'not sure (best guess: cat 0.81, below 0.83)'
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import numpy as np
 
 from cifar.errors import ModelError
 from cifar.imageio import ImageSource, load_images
+from cifar.inference.confidence import ConfidenceThreshold, find_min_confidence
 from cifar.run_files import (
     BEST_MODEL,
     EXPORT_DIR,
@@ -54,21 +61,26 @@ __all__ = [
 ]
 
 MODEL_ENV = "CIFAR_MODEL"
-# Exported TFLite variants, best first for serving: exact float, then the smaller approximations.
+# Shipped TFLite variants, best first for serving: exact float, then the smaller approximations.
 TFLITE_PREFERENCE = ("float32", "float16", "dynamic", "int8")
 HOW_TO_GET_A_MODEL = (
     "Train one with `cifar train smoke` (writes runs/<name>-<time>/best_model.keras) or export "
-    "a trained run with `cifar export RUN_DIR`, then pass --model PATH or set "
-    f"{MODEL_ENV}=PATH."
+    "a trained run with `cifar export RUN_DIR`, then pass --model PATH (a model file or a run "
+    f"folder) or set {MODEL_ENV}=PATH."
 )
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """Class probabilities of one image, with the class names in label order."""
+    """Class probabilities of one image, with the class names in label order.
+
+    ``min_confidence``: the served model's threshold (None: none), below which the answer is
+    "not sure" (:attr:`not_sure`); the top classes are still given.
+    """
 
     probabilities: np.ndarray
     class_names: tuple[str, ...]
+    min_confidence: float | None = None
 
     @property
     def label(self) -> str:
@@ -79,6 +91,25 @@ class Prediction:
     def confidence(self) -> float:
         """Probability of the most probable class."""
         return float(np.max(self.probabilities))
+
+    @property
+    def not_sure(self) -> bool:
+        """True when the top-1 probability is below ``min_confidence`` (never without one)."""
+        if self.min_confidence is None:
+            return False
+        # Imported here: SciPy (beneath cifar.calibration) only loads when a threshold is set.
+        from cifar.calibration import is_not_sure
+
+        return bool(is_not_sure(self.probabilities, self.min_confidence))
+
+    def verdict(self) -> str:
+        """``cat 0.93``, or ``not sure (best guess: cat 0.41, below 0.83)`` under the threshold."""
+        if self.not_sure:
+            return (
+                f"not sure (best guess: {self.label} {self.confidence:.2f}, below "
+                f"{self.min_confidence:.2f})"
+            )
+        return f"{self.label} {self.confidence:.2f}"
 
     def top_k(self, k: int = 3) -> list[tuple[str, float]]:
         """The ``k`` most probable (label, probability) pairs, most probable first."""
@@ -91,11 +122,14 @@ class Prediction:
             name: float(p) for name, p in zip(self.class_names, self.probabilities, strict=True)
         }
 
-    def to_dict(self, k: int = 3) -> dict[str, list[dict[str, Any]]]:
-        """JSON-ready ``{"predictions": all classes in label order, "top_k": best k}``."""
+    def to_dict(self, k: int = 3) -> dict[str, Any]:
+        """JSON-ready ``{"predictions": all classes in label order, "top_k": best k,
+        "not_sure": bool, "min_confidence": threshold or None}``."""
         return {
             "predictions": [{"label": n, "probability": p} for n, p in self.confidences().items()],
             "top_k": [{"label": n, "probability": p} for n, p in self.top_k(k)],
+            "not_sure": self.not_sure,
+            "min_confidence": self.min_confidence,
         }
 
 
@@ -111,6 +145,8 @@ class Predictor:
             :func:`find_class_names`).
         top_k: how many classes :meth:`Prediction.to_dict` callers show by default.
         warmup: run one inference now, so the first request is not the slow one.
+        min_confidence: a threshold set by hand; None: the model's own, found by
+            :func:`cifar.inference.confidence.find_min_confidence` (``threshold`` says which).
 
     Example:
         >>> predictor = Predictor.load("runs/smoke-20250101-120000/best_model.keras")
@@ -124,6 +160,7 @@ class Predictor:
         class_names: Sequence[str] | None = None,
         top_k: int = 3,
         warmup: bool = True,
+        min_confidence: float | None = None,
     ) -> None:
         self.runtime = runtime
         self.path = Path(runtime.path)
@@ -140,6 +177,7 @@ class Predictor:
             )
         self.class_names = tuple(class_names)
         self.top_k = max(1, min(int(top_k), self.num_classes))
+        self.threshold: ConfidenceThreshold = find_min_confidence(self.path, min_confidence)
         self._lock = threading.Lock()
         if warmup:
             self.predict_pixels(np.zeros((1, self.input_size, self.input_size, 3), np.uint8))
@@ -151,18 +189,27 @@ class Predictor:
         top_k: int = 3,
         warmup: bool = True,
         runs_dir: str | os.PathLike = "runs",
-        models_dir: str | os.PathLike = "models",
+        models_dir: str | os.PathLike | None = None,
+        min_confidence: float | None = None,
     ) -> Predictor:
-        """Load ``model`` (default: see :func:`resolve_model_path`) and warm it up."""
+        """Load ``model`` (default: see :func:`resolve_model_path`) and warm it up.
+
+        ``min_confidence``: set by hand (default: the model's own, or none).
+        """
         from cifar.inference.runtimes import load_runtime
 
         path = resolve_model_path(model, runs_dir=runs_dir, models_dir=models_dir)
-        return cls(load_runtime(path), top_k=top_k, warmup=warmup)
+        return cls(load_runtime(path), top_k=top_k, warmup=warmup, min_confidence=min_confidence)
 
     @property
     def kind(self) -> str:
         """Runtime kind: ``keras``, ``savedmodel``, ``tflite`` or ``onnx``."""
         return self.runtime.kind
+
+    @property
+    def min_confidence(self) -> float | None:
+        """The threshold below which answers are "not sure" (None: no threshold)."""
+        return self.threshold.min_confidence
 
     @property
     def run_dir(self) -> Path | None:
@@ -183,6 +230,8 @@ class Predictor:
             "class_names": list(self.class_names),
             "labels_source": self.labels_source,
             "run_dir": str(self.run_dir) if self.run_dir else None,
+            "min_confidence": self.min_confidence,
+            "min_confidence_source": self.threshold.source,
             "version": __version__,
         }
 
@@ -207,7 +256,7 @@ class Predictor:
             return []
         pixels = load_images(images, self.input_size, names=names)
         probs = self.predict_pixels(pixels)
-        return [Prediction(row, self.class_names) for row in probs]
+        return [Prediction(row, self.class_names, self.min_confidence) for row in probs]
 
     def predict_one(self, image: ImageSource, name: str | None = None) -> Prediction:
         """Classify one image (see :meth:`predict`)."""
@@ -228,11 +277,14 @@ def resolve_model_path(
     runs_dir: str | os.PathLike = "runs",
     models_dir: str | os.PathLike | None = None,
 ) -> Path:
-    """The model file to serve: ``model``, else ``$CIFAR_MODEL``, else the newest one found.
+    """The model file to serve: ``model``, else ``$CIFAR_MODEL``, else the shipped model.
+
+    A run folder given as ``model`` means its ``best_model.keras``. Runs are never picked
+    without being named: after ``cifar train smoke`` the default is still the shipped model.
 
     Raises:
         ModelError: the given file does not exist, or there is no model anywhere (the message
-            says how to train or export one).
+            names the newest run in ``runs_dir`` to pass, and says how to train or export one).
     """
     chosen = model if model not in (None, "") else os.environ.get(MODEL_ENV) or None
     if chosen is not None:
@@ -242,48 +294,37 @@ def resolve_model_path(
             raise ModelError(
                 f"model file {path} (from {origin}) does not exist. {HOW_TO_GET_A_MODEL}"
             )
+        if path.is_dir() and (path / BEST_MODEL).is_file():
+            return path / BEST_MODEL
         return path
     if models_dir is None:
         models_dir = os.environ.get(MODELS_DIR_ENV) or SHIPPED_MODELS
-    found = find_default_model(runs_dir, models_dir)
+    found = find_default_model(models_dir)
     if found is None:
+        runs = sorted(Path(runs_dir).glob(f"*/{BEST_MODEL}"), key=lambda p: p.stat().st_mtime)
+        hint = f" To serve your newest run, name it: --model {runs[-1].parent}." if runs else ""
         raise ModelError(
-            f"no model to serve: no --model, no ${MODEL_ENV}, no {runs_dir}/*/{BEST_MODEL}, "
-            f"no exported file in {runs_dir}/*/{EXPORT_DIR}/ or {models_dir}/*.tflite. "
-            + HOW_TO_GET_A_MODEL
+            f"no model to serve: no --model, no ${MODEL_ENV} and no shipped model "
+            f"({models_dir}/*.tflite).{hint} " + HOW_TO_GET_A_MODEL
         )
     return found
 
 
-def find_default_model(
-    runs_dir: str | os.PathLike = "runs", models_dir: str | os.PathLike = SHIPPED_MODELS
-) -> Path | None:
-    """The newest ``runs/*/best_model.keras``, else the newest exported model file, else None.
+def find_default_model(models_dir: str | os.PathLike = SHIPPED_MODELS) -> Path | None:
+    """The shipped model: the best ``*.tflite`` file in ``models_dir`` (None if there is none).
 
-    Among exported files, the newest export folder wins; inside one folder TFLite is preferred
-    (fast to load and run; float32, float16, dynamic-range, then int8), then ONNX, SavedModel
-    and ``.keras``.
+    TFLite variants are preferred float32, float16, dynamic-range, then int8.
     """
-    runs, models = Path(runs_dir), Path(models_dir)
-    best = [p for p in runs.glob(f"*/{BEST_MODEL}") if p.is_file()]
-    if best:
-        return max(best, key=lambda p: p.stat().st_mtime)
-    exported = [p for p in runs.glob(f"*/{EXPORT_DIR}/*") if _export_rank(p) is not None]
-    exported += [p for p in models.glob("*.tflite") if p.is_file()]
-    if not exported:
+    shipped = [p for p in Path(models_dir).glob("*.tflite") if p.is_file()]
+    if not shipped:
         return None
-    return min(exported, key=lambda p: (-p.parent.stat().st_mtime, _export_rank(p) or 0, p.name))
+    return min(shipped, key=lambda p: (_tflite_rank(p), p.name))
 
 
-def _export_rank(path: Path) -> int | None:
-    """Preference of an exported model file (lower is better); None if it is not one."""
-    if path.is_dir():
-        return len(TFLITE_PREFERENCE) + 1 if (path / "saved_model.pb").is_file() else None
-    suffix = path.suffix.lower()
-    if suffix == ".tflite":
-        name = path.name.lower()
-        return next((i for i, tag in enumerate(TFLITE_PREFERENCE) if tag in name), 0)
-    return {".onnx": len(TFLITE_PREFERENCE), ".keras": len(TFLITE_PREFERENCE) + 2}.get(suffix)
+def _tflite_rank(path: Path) -> int:
+    """Preference of a ``.tflite`` file by its variant tag in the name (lower is better)."""
+    name = path.name.lower()
+    return next((i for i, tag in enumerate(TFLITE_PREFERENCE) if tag in name), 0)
 
 
 def find_class_names(model_path: str | os.PathLike, num_classes: int) -> tuple[list[str], str]:

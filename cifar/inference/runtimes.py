@@ -90,6 +90,7 @@ class KerasRuntime(Runtime):
         if model is None:
             model = load_keras_model(path)
         source_size = source_size or input_size(path) or input_size(model)
+        self.keras_model = model  # as saved: what cifar.explain cuts at its feature map
         self.model = build_inference_model(model, source_size=source_size)
         super().__init__(path, source_size, int(self.model.output_shape[-1]))
         # One traced graph for every batch size: no per-call retracing, no per-image predict().
@@ -157,8 +158,11 @@ class TFLiteRuntime(Runtime):
     kind = "tflite"
 
     def __init__(self, path: Path, num_threads: int | None = None) -> None:
+        from cifar.quiet import filtered_stderr
+
         try:
-            self.classifier = TFLiteClassifier(path, num_threads=num_threads)
+            with filtered_stderr():  # LiteRT prints its XNNPACK line when tensors are allocated
+                self.classifier = TFLiteClassifier(path, num_threads=num_threads)
         except RunnerError as exc:
             raise ModelError(str(exc)) from exc
         super().__init__(path, self.classifier.input_size, self.classifier.num_classes)

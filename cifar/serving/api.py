@@ -9,13 +9,16 @@ Run it in production with gunicorn (the model is loaded once per worker, at star
     CIFAR_MODEL=runs/<run>/export/model.tflite gunicorn --bind 127.0.0.1:8000 \\
         'cifar.serving.api:create_app()'
 
-or ``cifar serve api --model PATH``. ``app`` at module level is created on first access, so
+or ``cifar serve api --model PATH [--min-confidence P]``; ``$CIFAR_MIN_CONFIDENCE`` sets the
+"not sure" threshold where there are no options (default: the model's recorded one, see
+:mod:`cifar.inference.confidence`). ``app`` at module level is created on first access, so
 ``gunicorn cifar.serving.api:app`` works too and importing this module loads no model.
 
 Example:
     >>> app = create_app(Predictor.load("model.tflite"))
     >>> app.test_client().post("/predict", data=png_bytes, content_type="image/png").json
-    {"predictions": [...10 classes...], "top_k": [...3...], "model": {...}}
+    {"predictions": [...10 classes...], "top_k": [...3...], "not_sure": false,
+     "min_confidence": 0.83, "model": {...}}
 """
 
 from __future__ import annotations
@@ -60,18 +63,21 @@ def create_app(
     model: str | None = None,
     max_batch: int = DEFAULT_MAX_BATCH,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    min_confidence: float | None = None,
 ) -> Flask:
     """The Flask app serving ``predictor`` (default: ``Predictor.load(model)``).
 
     Args:
         predictor: a loaded :class:`~cifar.inference.predictor.Predictor`; loaded here when None.
         model: model path when ``predictor`` is None (default: ``$CIFAR_MODEL``, else the
-            newest run's model; with none anywhere this raises a ``ModelError`` saying how to
-            train or export one, so the server refuses to start).
+            shipped model; with none this raises a ``ModelError`` saying how to train or
+            export one, so the server refuses to start).
         max_batch: most images one ``/predict/batch`` request may carry.
         max_bytes: largest request body accepted (larger: 413).
+        min_confidence: "not sure" threshold set by hand when ``predictor`` is None.
     """
-    predictor = predictor or Predictor.load(model)
+    predictor = predictor or Predictor.load(model, min_confidence=min_confidence)
+    logger.info("%s", predictor.threshold.describe())
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = max_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = max_bytes
@@ -86,6 +92,7 @@ def create_app(
         **model_summary,
         "class_names": info["class_names"],
         "run": Path(info["run_dir"]).name if info["run_dir"] else None,
+        "min_confidence": info["min_confidence"],
     }
 
     @app.get("/")
@@ -253,19 +260,22 @@ def serve(
     max_batch: int = DEFAULT_MAX_BATCH,
     max_bytes: int = DEFAULT_MAX_BYTES,
     server: str = "gunicorn",
+    min_confidence: float | None = None,
 ) -> None:
     """Serve the API until interrupted: gunicorn (production) or Werkzeug (development).
 
     The model path is resolved here, so a missing model stops the command with one clear
     message before any worker starts; each gunicorn worker then loads it once.
     """
+    from cifar.inference.confidence import find_min_confidence
     from cifar.inference.predictor import resolve_model_path
 
     path = str(resolve_model_path(model))
+    # Said once here, not once per gunicorn worker.
+    print(find_min_confidence(path, min_confidence).describe())
+    options = {"max_batch": max_batch, "max_bytes": max_bytes, "min_confidence": min_confidence}
     if server == "werkzeug":
-        create_app(model=path, max_batch=max_batch, max_bytes=max_bytes).run(
-            host=host, port=port, threaded=True
-        )
+        create_app(model=path, **options).run(host=host, port=port, threaded=True)
         return
     from gunicorn.app.base import BaseApplication
 
@@ -281,7 +291,7 @@ def serve(
                 self.cfg.set(key, value)
 
         def load(self) -> Flask:
-            return create_app(model=path, max_batch=max_batch, max_bytes=max_bytes)
+            return create_app(model=path, **options)
 
     _Gunicorn().run()
 

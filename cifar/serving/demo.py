@@ -1,10 +1,13 @@
 """The Gradio demo's UI: classify one image or a batch, and show the served model's metrics.
 
-Tabs: **Classify** (upload or paste an image -> the top-3 classes with confidences, example
-test images of the model's data set), **Batch** (several images -> a results table) and
-**Model** (what is served, its run's test metrics and confusion matrix). All predictions go
-through one :class:`cifar.inference.predictor.Predictor`, loaded and warmed up before the
-server starts. The examples come from :mod:`cifar.serving.examples`.
+Tabs: **Classify** (which model answers, its data set and test accuracy; upload or paste an
+image -> the top-3 classes with confidences, "Not sure" below the model's ``min_confidence``,
+and for a Keras model the HiResCAM heatmap of the predicted class beside them; example test
+images of the model's data set), **Batch** (several images -> a results table) and **Model**
+(what is served, its run's test metrics and confusion matrix). All predictions go through one
+:class:`cifar.inference.predictor.Predictor`, loaded and warmed up before the server starts;
+:class:`DemoClassifier` is the Classify tab's answer. The examples come from
+:mod:`cifar.serving.examples`.
 
 Run it with ``python gradio_app.py`` or ``cifar serve gradio`` (both take the options of
 :func:`cifar.commands.serve.add_gradio_arguments`); ``app.py`` is the Hugging Face Spaces entry.
@@ -17,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,13 +33,101 @@ from cifar.run_files import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from cifar.explain.explainer import Explainer
     from cifar.inference.predictor import Predictor
 
-__all__ = ["MAX_BATCH_FILES", "TOP_K", "build_demo", "model_summary_markdown"]
+__all__ = [
+    "MAX_BATCH_FILES",
+    "TOP_K",
+    "DemoClassifier",
+    "build_demo",
+    "first_tab_markdown",
+    "model_summary_markdown",
+]
 
 MAX_BATCH_FILES = 64
 TOP_K = 3
+METHOD_NAMES = {"hirescam": "HiResCAM", "gradcam": "Grad-CAM"}
 BATCH_HEADERS = ["file", "top-1", "p1", "top-2", "p2", "top-3", "p3"]
+
+
+class DemoClassifier:
+    """The Classify tab's answer for one image: top 3, the verdict and (Keras) the heatmap.
+
+    Args:
+        predictor: the served model.
+        explainer: heatmaps of the same Keras model, or None (then ``heatmap_note`` says why).
+        heatmap_note: what the page says instead of a heatmap.
+    """
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        explainer: Explainer | None = None,
+        heatmap_note: str | None = None,
+    ) -> None:
+        self.predictor = predictor
+        self.explainer = explainer
+        self.heatmap_note = heatmap_note
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_predictor(cls, predictor: Predictor) -> DemoClassifier:
+        """With an :class:`~cifar.explain.explainer.Explainer` over the loaded model when it is
+        a Keras one; otherwise the note that a heatmap needs the ``.keras`` file."""
+        from cifar.errors import ModelError
+        from cifar.explain.explainer import HEATMAP_NEEDS_KERAS, KIND_NAMES, Explainer
+
+        if predictor.kind != "keras":
+            return cls(predictor, None, HEATMAP_NEEDS_KERAS.format(kind=KIND_NAMES[predictor.kind]))
+        try:
+            explainer = Explainer(
+                predictor.runtime.keras_model,
+                predictor.class_names,
+                source_size=predictor.input_size,
+                path=predictor.path,
+            )
+        except ModelError as exc:  # an architecture the heatmap cannot cut: serve without
+            return cls(predictor, None, f"no heatmap for this model: {exc}")
+        return cls(predictor, explainer)
+
+    def classify(self, image: str | os.PathLike) -> tuple[dict[str, float], str, np.ndarray | None]:
+        """(confidences for the top-3 label, the verdict in Markdown, heatmap overlay or None).
+
+        Raises:
+            cifar.imageio.ImageError: the file is not a usable image.
+        """
+        name = Path(image).name
+        result = self.predictor.predict_one(image, name=name)
+        overlay = None
+        if self.explainer is not None:
+            with self._lock:
+                (explained,) = self.explainer.explain([image], names=[name])
+            overlay = explained.overlay()
+        return result.confidences(), verdict_markdown(result), overlay
+
+
+def verdict_markdown(result) -> str:
+    """The answer in words: the class, or **Not sure** with the best guess, and why."""
+    text = result.verdict()
+    if result.not_sure:
+        return f"**Not sure** {text.removeprefix('not sure ')}: the top {TOP_K} are below."
+    if result.min_confidence is None:
+        return f"**{result.label}** {result.confidence:.2f} (no min_confidence: never 'not sure')"
+    return (
+        f"**{result.label}** {result.confidence:.2f} (at or above the min_confidence "
+        f"{result.min_confidence:.2f})"
+    )
+
+
+def first_tab_markdown(predictor: Predictor) -> str:
+    """What the Classify tab says first: which model answers, its data set and test accuracy,
+    and its "not sure" threshold."""
+    from cifar.serving.model_card import ModelCard
+
+    return f"{ModelCard.of(predictor).markdown()}\n\n{predictor.threshold.describe()}"
 
 
 def model_summary_markdown(predictor: Predictor) -> str:
@@ -89,11 +181,13 @@ def build_demo(
 
     from cifar.imageio import ImageError
 
-    def classify(image: str | None) -> dict[str, float] | None:
+    answer = DemoClassifier.for_predictor(predictor)
+
+    def classify(image: str | None) -> tuple[Any, ...]:
         if image is None:
-            return None
+            return (None, "", None)[: len(outputs)]
         try:
-            return predictor.predict_one(image, name=Path(image).name).confidences()
+            return answer.classify(image)[: len(outputs)]
         except ImageError as exc:
             raise gr.Error(str(exc)) from exc
 
@@ -122,6 +216,7 @@ def build_demo(
             f"{', '.join(predictor.class_names)} apart."
         )
         with gr.Tab("Classify"):
+            gr.Markdown(first_tab_markdown(predictor), elem_id="model-card")
             with gr.Row():
                 with gr.Column():
                     image = gr.Image(
@@ -133,7 +228,25 @@ def build_demo(
                         elem_id="image-input",
                     )
                     button = gr.Button("Classify", variant="primary", elem_id="classify")
-                label = gr.Label(num_top_classes=TOP_K, label="Top-3 classes", elem_id="top3")
+                with gr.Column():
+                    label = gr.Label(num_top_classes=TOP_K, label="Top-3 classes", elem_id="top3")
+                    verdict = gr.Markdown(elem_id="verdict")
+                outputs = [label, verdict]
+                with gr.Column():
+                    if answer.explainer is not None:
+                        method = answer.explainer.method
+                        method = METHOD_NAMES.get(method, method)
+                        outputs.append(
+                            gr.Image(
+                                label=f"Heatmap ({method}) of the top class",
+                                type="numpy",
+                                interactive=False,
+                                height=280,
+                                elem_id="heatmap",
+                            )
+                        )
+                    else:
+                        gr.Markdown(f"No heatmap: {answer.heatmap_note}.", elem_id="heatmap-note")
             if examples:
                 gr.Examples(
                     examples=[[str(p)] for p in examples],
@@ -141,8 +254,8 @@ def build_demo(
                     label="Test images",
                     examples_per_page=len(examples),
                 )
-            button.click(classify, inputs=image, outputs=label, api_name="classify")
-            image.upload(classify, inputs=image, outputs=label, api_visibility="private")
+            button.click(classify, inputs=image, outputs=outputs, api_name="classify")
+            image.upload(classify, inputs=image, outputs=outputs, api_visibility="private")
         with gr.Tab("Batch"):
             files = gr.File(
                 file_count="multiple", file_types=["image"], type="filepath", label="Images"

@@ -10,7 +10,15 @@ $("title").textContent = config.title;
 $("model-name").textContent = config.source_file;
 $("runtime").textContent = config.runtime;
 
-// Every classification, for the page's readers and for tests: {name, categories, ms}.
+// Below config.min_confidence (chosen on validation, written at export) the answer is "not
+// sure": the rule of cifar.calibration.is_not_sure, top-1 probability below the threshold.
+const minConfidence = config.min_confidence ?? null;
+$("threshold").textContent =
+  minConfidence === null
+    ? "No min_confidence recorded for this model: every answer is a best guess."
+    : `Answers "not sure" below a top-1 probability of ${minConfidence.toFixed(2)}.`;
+
+// Every classification, for the page's readers and for tests: {name, categories, ms, notSure}.
 window.classifications = [];
 
 let classifier;
@@ -29,7 +37,17 @@ try {
   throw error;
 }
 
-function show(categories, ms, name) {
+function verdict(categories) {
+  const best = categories[0];
+  if (minConfidence !== null && best.score < minConfidence) {
+    return `Not sure (best guess: ${best.categoryName} ${best.score.toFixed(2)}, below ${minConfidence.toFixed(2)})`;
+  }
+  return `${best.categoryName} ${best.score.toFixed(2)}`;
+}
+
+function show(categories, ms, name, notSure) {
+  $("verdict").textContent = verdict(categories);
+  $("verdict").dataset.notSure = String(notSure);
   const list = $("results");
   list.replaceChildren(
     ...categories.map((c) => {
@@ -56,8 +74,9 @@ function classify(source, name) {
     categoryName: c.categoryName,
     score: c.score,
   }));
-  window.classifications.push({ name, categories, ms });
-  show(categories, ms, name);
+  const notSure = minConfidence !== null && categories[0].score < minConfidence;
+  window.classifications.push({ name, categories, ms, notSure });
+  show(categories, ms, name, notSure);
   document.body.dataset.state = "done";
   document.body.dataset.count = String(window.classifications.length);
 }
