@@ -235,7 +235,7 @@ class Trainer:
             self.folded = self.calibrate()
         self.model.save(self.run_dir / run_files.BEST_MODEL)
         if self.role.is_chief:
-            from cifar.calibration.run import write_record
+            from cifar.trust import write_record
 
             write_record(self.run_dir, self.folded)
         # The chief evaluates and reports; the others wait for it, since a worker that exits
@@ -299,11 +299,11 @@ class Trainer:
 
         Called once, after the last phase restored its best weights (a resumed run restores
         the checkpoint's unfolded weights first, so it never folds twice). Returns the
-        :class:`~cifar.calibration.run.FoldedTemperature` (T = 1 when
+        :class:`~cifar.trust.FoldedTemperature` (T = 1 when
         ``calibration.temperature`` is off).
         """
-        from cifar.calibration.run import fit_and_fold
         from cifar.evaluation import predict_dataset
+        from cifar.trust import fit_and_fold
 
         labels, probs = predict_dataset(self.model, self.datasets.val)
         self._val_probs = probs
@@ -317,7 +317,7 @@ class Trainer:
 
     def measure_confidence(self) -> dict:
         """``calibration``, ``selective`` and ``top_losses`` of the test evaluation just written."""
-        from cifar.calibration.run import measure_run
+        from cifar.trust import measure_run
 
         d = self.datasets
         return measure_run(

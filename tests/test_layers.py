@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("explain", ("cifar.explain",)),
     (
         "evaluation/report",
-        ("cifar.evaluation", "cifar.plots", "cifar.report"),
+        ("cifar.evaluation", "cifar.plots", "cifar.report", "cifar.trust"),
     ),
     (
         "training",

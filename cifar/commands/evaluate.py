@@ -105,8 +105,8 @@ def _load_keras(path: Path):
 def _measure_confidence(trainer, data, model, image_size: int, batch_size: int) -> dict:
     """Calibration, "not sure" and top losses of the run's model, with the T it already holds
     (read from calibration.json: the model is never folded again here)."""
-    from cifar.calibration.run import FoldedTemperature, measure_run, read_record
     from cifar.data.splits import build_datasets
+    from cifar.trust import FoldedTemperature, measure_run, read_record
 
     run_dir = trainer.run_dir
     folded = read_record(run_dir)
