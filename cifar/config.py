@@ -41,6 +41,10 @@ class DataConfig:
         class_weight: ``"balanced"`` weights each class's loss by ``n / (classes * count)``
             (scikit-learn's rule) for imbalanced data; None weights every image alike.
         batch_size: images per training step.
+        stored_size: decode image-folder photos once at this size (short side, centre
+            square) instead of the input size, so random-resized crops
+            (``augment.crop_scale``) keep full resolution; validation, test and prediction
+            see the whole stored square resized to the input. None stores at the input size.
         train_subset: use about this many training images (stratified); None uses all.
         test_subset: evaluate on about this many test images; None uses all.
         augment: training-only augmentation.
@@ -53,6 +57,7 @@ class DataConfig:
     skip_bad_images: bool = False
     class_weight: str | None = None
     batch_size: int = 32
+    stored_size: int | None = None
     train_subset: int | None = None
     test_subset: int | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -181,12 +186,17 @@ class TrainConfig:
             "not supported with strategy 'multiworker' (its train step has no sample weights)",
         )
         _check(self.data.batch_size >= 1, "data.batch_size", "must be >= 1")
+        stored = self.data.stored_size
+        _check(stored is None or stored >= 32, "data.stored_size", "must be >= 32 or unset")
         for key in ("train_subset", "test_subset"):
             value = getattr(self.data, key)
             _check(value is None or value >= 10, f"data.{key}", "must be >= 10 or unset")
         aug = self.data.augment
         _check(aug.crop_padding >= 0, "data.augment.crop_padding", "must be >= 0")
         _check(aug.cached_views >= 0, "data.augment.cached_views", "must be >= 0")
+        _check(0 <= aug.crop_scale < 1, "data.augment.crop_scale", "must be in [0, 1)")
+        _check(aug.crop_aspect >= 1, "data.augment.crop_aspect", "must be >= 1")
+        _check(0 <= aug.color < 1, "data.augment.color", "must be in [0, 1)")
         _check(0 <= aug.randaugment <= 1, "data.augment.randaugment", "must be in [0, 1]")
         _check(aug.mixup >= 0 and aug.cutmix >= 0, "data.augment.mixup", "alphas must be >= 0")
         known = list_models()

@@ -28,6 +28,9 @@ class Phase:
         patience: early-stopping patience in epochs (0 disables early stopping).
         monitor: metric watched by early stopping (best weights are restored at the end).
         schedule: ``constant`` or ``cosine`` (cosine decay over the phase's steps).
+        warmup_epochs: with ``cosine``, raise the learning rate linearly from 0 over this many
+            epochs before the decay starts (large updates through freshly unfrozen layers
+            would otherwise undo what the head learned); 0 disables it.
         label_smoothing: categorical cross-entropy label smoothing.
         weight_decay: decoupled weight decay (``adamw``/``sgd``); 0 disables it.
         train_bn: also train the BatchNormalization layers the policy unfreezes (they then
@@ -43,6 +46,7 @@ class Phase:
     patience: int = 3
     monitor: str = "val_loss"
     schedule: str = "constant"
+    warmup_epochs: int = 0
     label_smoothing: float = 0.0
     weight_decay: float = 0.0
     train_bn: bool = False
@@ -65,6 +69,12 @@ class Phase:
             (self.patience >= 0, "patience", f"must be >= 0, got {self.patience}"),
             (self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}"),
             (self.schedule in SCHEDULES, "schedule", f"must be one of {', '.join(SCHEDULES)}"),
+            (0 <= self.warmup_epochs < self.epochs, "warmup_epochs", "must be in [0, epochs)"),
+            (
+                not self.warmup_epochs or self.schedule == "cosine",
+                "warmup_epochs",
+                "needs schedule = 'cosine'",
+            ),
             (0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)"),
             (self.weight_decay >= 0, "weight_decay", "must be >= 0"),
         ]
@@ -89,7 +99,15 @@ class Phase:
     def make_optimizer(self, steps_per_epoch: int) -> keras.optimizers.Optimizer:
         """A fresh optimizer for this phase (a new one per phase, as recompiling implies)."""
         lr: float | keras.optimizers.schedules.LearningRateSchedule = self.learning_rate
-        if self.schedule == "cosine":
+        if self.schedule == "cosine" and self.warmup_epochs:
+            warmup = steps_per_epoch * self.warmup_epochs
+            lr = keras.optimizers.schedules.CosineDecay(
+                0.0,
+                decay_steps=max(1, steps_per_epoch * self.epochs - warmup),
+                warmup_target=self.learning_rate,
+                warmup_steps=warmup,
+            )
+        elif self.schedule == "cosine":
             lr = keras.optimizers.schedules.CosineDecay(
                 self.learning_rate, decay_steps=max(1, steps_per_epoch * self.epochs)
             )
