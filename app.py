@@ -8,8 +8,9 @@ docs/serving.md. Example images are downloaded from CIFAR-10 by Keras at start-u
 import os
 import sys
 
-from cifar.serving.demo import main
+from cifar.commands.serve import gradio_main
 
 if __name__ == "__main__":
     port = os.environ.get("GRADIO_SERVER_PORT", "7860")
-    sys.exit(main(["--host", "0.0.0.0", "--port", port, "--download-examples", *sys.argv[1:]]))
+    args = ["--host", "0.0.0.0", "--port", port, "--download-examples", *sys.argv[1:]]
+    sys.exit(gradio_main(args))

@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print its figures."""
-    from benchmarks.benchlog import bench_parser
+    from benchlog import bench_parser
 
     parser = bench_parser(__doc__, data_dir=True)
     parser.add_argument("--size", type=int, default=160)
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--augment", action="store_true", help="flip + pad-and-crop on")
     args = parser.parse_args(argv)
 
-    from benchmarks.benchlog import machine_line, peak_rss_mb, stream, write_section
+    from benchlog import machine_line, peak_rss_mb, stream, write_section
     from cifar.data import load_cifar10, stratified_split
     from cifar.data.augment import AugmentConfig, Augmenter
     from cifar.data.pipeline import make_dataset
@@ -60,6 +60,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from benchmarks.benchlog import run
+    from benchlog import run
 
     run(main)

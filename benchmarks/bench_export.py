@@ -112,7 +112,7 @@ def time_runner(models: list[Path], images) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Export, print the verification table, the targets and the runner timings."""
-    from benchmarks.benchlog import bench_parser
+    from benchlog import bench_parser
 
     parser = bench_parser(__doc__)
     parser.add_argument("run_dir", help="a finished run (best_model.keras, labels.txt, ...)")
@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write all figures to this file")
     args = parser.parse_args(argv)
 
-    from benchmarks.benchlog import machine_line, write_section
+    from benchlog import machine_line, write_section
+    from cifar.run_files import EXPORT_DIR, METADATA_FILE, read_json
     from exports import Exporter
     from exports.exporter import ExportError
 
@@ -157,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     except ExportError as exc:  # the table is printed; failed formats count as missed targets
         failures = exc.failures
     export_s = time.perf_counter() - start
-    out_dir = Path(args.out_dir) if args.out_dir else Path(args.run_dir) / "export"
-    metadata = json.loads((out_dir / "metadata.json").read_text())
+    out_dir = Path(args.out_dir) if args.out_dir else Path(args.run_dir) / EXPORT_DIR
+    metadata = read_json(out_dir / METADATA_FILE)
     rows = {a["format"]: a for a in metadata["artifacts"]}
     emit(f"export of all formats took {export_s:.1f} s")
 

@@ -54,7 +54,7 @@ def generate(root: Path, n: int, classes: int) -> tuple[float, int]:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print its figures."""
-    from benchmarks.benchlog import bench_parser
+    from benchlog import bench_parser
 
     parser = bench_parser(__doc__)
     parser.add_argument("--n", type=int, default=20_000)
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep", help="generate into (and keep) this folder instead of a temp one")
     args = parser.parse_args(argv)
 
-    from benchmarks.benchlog import machine_line, peak_rss_mb, stream, write_section
+    from benchlog import machine_line, peak_rss_mb, stream, write_section
     from cifar.data import load_image_folder, stratified_split
     from cifar.data.pipeline import make_dataset
 
@@ -128,6 +128,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from benchmarks.benchlog import run
+    from benchlog import run
 
     run(main)

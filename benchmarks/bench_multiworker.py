@@ -139,7 +139,7 @@ def _forwarded(args: argparse.Namespace) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Run one worker, then two, and print steps/s and the exchange's cost per step."""
-    from benchmarks.benchlog import bench_parser
+    from benchlog import bench_parser
 
     parser = bench_parser(__doc__, data_dir=True)
     parser.add_argument("--images", type=int, default=4000)
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
         worker(args)
         return
 
-    from benchmarks.benchlog import machine_line, write_section
+    from benchlog import machine_line, write_section
 
     lines = [f"machine: {machine_line()}"]
     with tempfile.TemporaryDirectory(prefix="bench-mw-") as runs_dir:
@@ -181,6 +181,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from benchmarks.benchlog import run
+    from benchlog import run
 
     run(main)

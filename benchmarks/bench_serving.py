@@ -137,7 +137,8 @@ def load_test(
 
 def default_models() -> dict[str, Path]:
     """The newest run's ``best_model.keras`` and the newest export's float32 TFLite file."""
-    from cifar.inference.predictor import BEST_MODEL, find_default_model
+    from cifar.inference.predictor import find_default_model
+    from cifar.run_files import BEST_MODEL
 
     found = {}
     newest = find_default_model()
@@ -171,7 +172,7 @@ def test_image(path: str | None, data_dir: str | None) -> tuple[bytes, str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Benchmark each backend and print one table (``--write``: also into BENCHMARKS.md)."""
-    from benchmarks.benchlog import bench_parser, machine_line, write_section
+    from benchlog import bench_parser, machine_line, write_section
     from cifar.errors import CifarError
 
     parser = bench_parser(__doc__)
@@ -235,6 +236,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from benchmarks.benchlog import run
+    from benchlog import run
 
     run(main)

@@ -58,7 +58,7 @@ class EpochTimer:
 
 def main(argv: list[str] | None = None) -> None:
     """Run both sides and print the per-step times and the overhead."""
-    from benchmarks.benchlog import bench_parser
+    from benchlog import bench_parser
 
     parser = bench_parser(__doc__, data_dir=True)
     parser.add_argument("--images", type=int, default=10000)
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     import keras
     import numpy as np
 
-    from benchmarks.benchlog import machine_line, write_section
+    from benchlog import machine_line, write_section
     from cifar.config import load_config
     from cifar.data import load_cifar10, stratified_split
     from cifar.trainer import Trainer
@@ -137,6 +137,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from benchmarks.benchlog import run
+    from benchlog import run
 
     run(main)

@@ -63,7 +63,7 @@ def images_per_second(fn, n_images: int, repeats: int = 3) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     """Measure, print one line per comparison, optionally write BENCHMARKS.md."""
-    from benchmarks.benchlog import bench_parser
+    from benchlog import bench_parser
 
     parser = bench_parser(__doc__, data_dir=True)
     parser.add_argument("--weights", default="imagenet", help="MobileNetV2 weights (.h5 path)")
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
-    from benchmarks.benchlog import machine_line, peak_gflops, peak_rss_mb, write_section
+    from benchlog import machine_line, peak_gflops, peak_rss_mb, write_section
     from cifar.activations import make_feature_dataset, split_model
     from cifar.activations.plan import ActivationPlanner
     from cifar.config import TrainConfig
@@ -242,6 +242,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from benchmarks.benchlog import run
+    from benchlog import run
 
     run(main)

@@ -150,7 +150,7 @@ def leaves_localhost(urls: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the page's per-image latency and agreement for each model; exit 1 on a failure."""
-    from benchmarks.benchlog import bench_parser, machine_line, write_section
+    from benchlog import bench_parser, machine_line, write_section
     from cifar.data import load_cifar10
     from cifar.inference.tflite_runner import TFLiteClassifier
     from exports.web import write_web_app

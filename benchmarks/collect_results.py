@@ -17,11 +17,12 @@ names the experiment a run was started from when ``--set name=...`` renamed it.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from pathlib import Path
 
-COPIED = ["REPORT.md", "samples.png", "metrics.json", "config.json", "history.csv"]
+from cifar.run_files import CONFIG_FILE, METRICS_FILE, SAMPLES_FILE, read_json
+
+COPIED = ["REPORT.md", SAMPLES_FILE, METRICS_FILE, CONFIG_FILE, "history.csv"]
 HEADER = [
     "| Run (report) | Model | Phases: epochs run / max | Test accuracy | Test loss "
     "| Macro F1 | Training time | Reproduce |",
@@ -80,8 +81,8 @@ def describe_augmentation(augment: dict) -> str:
 
 def row(run_dir: Path, target: Path, root: Path, experiment: str | None = None) -> dict:
     """One table row (its cells and the test accuracy) from metrics.json and config.json."""
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    config = json.loads((run_dir / "config.json").read_text())
+    metrics = read_json(run_dir / METRICS_FILE)
+    config = read_json(run_dir / CONFIG_FILE)
     model = metrics["model"]
     phases = " → ".join(
         describe_phase(p, c) for p, c in zip(metrics["phases"], config["phases"], strict=True)
@@ -141,8 +142,8 @@ def main(argv: list[str] | None = None) -> None:
     for spec in args.runs:
         run_dir, _, experiment = spec.partition("=")
         run_dir = Path(run_dir)
-        if not (run_dir / "metrics.json").is_file():
-            raise SystemExit(f"error: {run_dir} has no metrics.json (not a finished run)")
+        if not (run_dir / METRICS_FILE).is_file():
+            raise SystemExit(f"error: {run_dir} has no {METRICS_FILE} (not a finished run)")
         target = copy_run(run_dir, args.results).resolve()
         rows.append(row(run_dir, target, root, experiment or None))
     text = table(rows)

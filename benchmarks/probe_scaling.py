@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def main(argv: list[str] | None = None) -> None:
     """Extract features with both scalings, fit the probes, print test accuracies."""
-    from benchmarks.benchlog import bench_parser
+    from benchlog import bench_parser
 
     parser = bench_parser(__doc__, data_dir=True)
     parser.add_argument("--weights", default="imagenet")
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from benchmarks.benchlog import machine_line, write_section
+    from benchlog import machine_line, write_section
     from cifar.data import load_cifar10
     from cifar.data.pipeline import make_dataset
     from cifar.models.backbones import BACKBONES, build_backbone
@@ -68,6 +68,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from benchmarks.benchlog import run
+    from benchlog import run
 
     run(main)

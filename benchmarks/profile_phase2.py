@@ -89,7 +89,7 @@ def measure(args: argparse.Namespace) -> dict:
 
     if os.environ.get("PROFILE_INTER_OP"):
         tf.config.threading.set_inter_op_parallelism_threads(int(os.environ["PROFILE_INTER_OP"]))
-    from benchmarks.bench_training import macs
+    from bench_training import macs
     from cifar.activations import make_feature_dataset, split_model
     from cifar.config import load_config
     from cifar.models import create_model
@@ -139,7 +139,7 @@ def measure(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     """Profile the default setting, time the variants, print (and optionally write) it all."""
-    from benchmarks.benchlog import bench_parser
+    from benchlog import bench_parser
 
     parser = bench_parser(__doc__)
     parser.add_argument("--weights", default="imagenet", help="MobileNetV2 weights (.h5 path)")
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         print(json.dumps(measure(args)))
         return
-    from benchmarks.benchlog import machine_line, peak_gflops
+    from benchlog import machine_line, peak_gflops
 
     peak = peak_gflops()
 
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
         print(lines[-1], flush=True)
     print("\n".join(lines))
     if args.write:
-        from benchmarks.benchlog import write_section
+        from benchlog import write_section
 
         default = args.experiment == parser.get_default("experiment")
         name = "profile_phase2" + ("" if default else f"_{args.experiment}")
@@ -213,6 +213,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from benchmarks.benchlog import run
+    from benchlog import run
 
     run(main)

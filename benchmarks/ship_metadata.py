@@ -16,7 +16,6 @@ A file that already carries metadata keeps it: only the measurement and the reco
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -26,6 +25,7 @@ import numpy as np
 
 from cifar.data import load_cifar10
 from cifar.inference.tflite_runner import TFLiteClassifier
+from cifar.run_files import LABELS_FILE, METADATA_FILE, read_json, read_labels
 from exports.mediapipe_check import mediapipe_agreement
 from exports.metadata import artifact_digest, write_metadata
 from exports.tflite_metadata import embed_metadata, embedded_labels
@@ -59,10 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verify-n", type=int, default=10000, help="test images (default all)")
     args = parser.parse_args(argv)
     models = Path(args.models_dir)
-    meta_path = models / "metadata.json"
-    meta = json.loads(meta_path.read_text())
-    labels = (models / "labels.txt").read_text().split("\n")
-    labels = [name.strip() for name in labels if name.strip()]
+    meta_path = models / METADATA_FILE
+    meta = read_json(meta_path)
+    labels = read_labels(models / LABELS_FILE)
     data = load_cifar10(args.data_dir)
     images = data.x_test[: args.verify_n]
     for entry in meta["artifacts"]:

@@ -64,7 +64,7 @@ def format_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Print the table; with ``--write`` also into BENCHMARKS.md."""
-    from benchmarks.benchlog import bench_parser
+    from benchlog import bench_parser
 
     parser = bench_parser(__doc__)
     parser.add_argument("--results", default="results", type=Path)
@@ -90,13 +90,13 @@ def main(argv: list[str] | None = None) -> None:
     ]
     print("\n".join(lines))
     if args.write:  # the section is the printed table, with the command that printed it
-        from benchmarks.benchlog import write_section
+        from benchlog import write_section
 
         title = f"Time to accuracy ({args.model} runs in {args.results}/)"
         write_section("time_to_accuracy", title, lines)
 
 
 if __name__ == "__main__":
-    from benchmarks.benchlog import run
+    from benchlog import run
 
     run(main)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import keras
 import numpy as np
+
+from cifar.run_files import read_json, write_json
 
 STATE_FILE = "state.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -79,9 +79,7 @@ def save_checkpoint(
     if early_stopping is not None:
         state["early_stopping"] = early_stopping.save_state(folder / EARLY_STOPPING_PREFIX)
     state["folder"] = folder.name
-    tmp = directory / (STATE_FILE + ".tmp")
-    tmp.write_text(json.dumps(state, indent=1))
-    os.replace(tmp, directory / STATE_FILE)
+    write_json(directory / STATE_FILE, state)
     for old in directory.glob("epoch_*"):
         if old != folder:
             shutil.rmtree(old, ignore_errors=True)
@@ -125,4 +123,4 @@ def load_random_state(model: keras.Model, folder: Path) -> bool:
 def read_state(directory: Path) -> dict | None:
     """The last complete checkpoint state, or None."""
     file = Path(directory) / STATE_FILE
-    return json.loads(file.read_text()) if file.is_file() else None
+    return read_json(file, None)

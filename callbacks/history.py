@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 import time
 from pathlib import Path
 
 import keras
+
+from cifar.run_files import HISTORY_FILE, read_json, write_json
 
 COLUMNS = ["epoch", "phase", "phase_index", "phase_epoch", "seconds"]
 
@@ -42,13 +43,11 @@ class HistoryLogger(keras.callbacks.Callback):
     @property
     def json_path(self) -> Path:
         """Where the JSON history lives."""
-        return self.run_dir / "history.json"
+        return self.run_dir / HISTORY_FILE
 
     def rows(self) -> list[dict]:
         """The history written so far."""
-        if not self.json_path.is_file():
-            return []
-        return json.loads(self.json_path.read_text())
+        return read_json(self.json_path, [], kind=list)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = time.perf_counter()
@@ -64,7 +63,7 @@ class HistoryLogger(keras.callbacks.Callback):
         row.update({k: float(v) for k, v in (logs or {}).items()})
         row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         rows = [r for r in self.rows() if r["epoch"] < row["epoch"]] + [row]
-        _atomic_write(self.json_path, json.dumps(rows, indent=1))
+        write_json(self.json_path, rows)
         keys = COLUMNS + sorted({k for r in rows for k in r} - set(COLUMNS))
         tmp = self.run_dir / "history.csv.tmp"
         with tmp.open("w", newline="") as fh:
@@ -72,9 +71,3 @@ class HistoryLogger(keras.callbacks.Callback):
             writer.writeheader()
             writer.writerows(rows)
         os.replace(tmp, self.run_dir / "history.csv")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

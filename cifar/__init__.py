@@ -1,3 +1,3 @@
-"""CIFAR-10 transfer learning with Keras 3: data, models, Trainer, evaluation and serving."""
+"""Transfer learning for any photo set with Keras 3: data, models, Trainer, evaluation, serving."""
 
 __version__ = "0.1.0"

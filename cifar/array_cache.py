@@ -12,10 +12,12 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from cifar.errors import DiskError, writing
 
 _CHUNK = 1 << 24
 
@@ -105,11 +107,21 @@ class ArrayCache:
         return json.loads((self.root / f"{key}.json").read_text())
 
     def new_array(self, key: str, shape: tuple[int, ...], dtype: str) -> np.ndarray:
-        """A writable memory-mapped temporary array for ``key``, after a free-space check."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._free_space_check(shape, dtype)
+        """A writable memory-mapped temporary array for ``key``, after a free-space check.
+
+        Raises:
+            DiskError: the folder cannot be created or written, or its disk has too little
+                free space (checked first: a memory map filling a full disk would crash).
+        """
+        need = int(np.prod(shape)) * np.dtype(dtype).itemsize
         tmp = self.root / f"{key}.tmp.npy"
-        return np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+        with writing(self.root, need):
+            self.root.mkdir(parents=True, exist_ok=True)
+            free = shutil.disk_usage(self.root).free
+        if free < need * 1.1:
+            raise DiskError.at(self.root, "not enough free space for the cache", need)
+        with writing(tmp, need):
+            return np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
 
     def put(self, key: str, array: np.memmap, label: str = "", extra: dict | None = None):
         """Seal a filled :meth:`new_array` (or any .npy memmap) as ``key``; return it re-opened."""
@@ -119,9 +131,10 @@ class ArrayCache:
         del array
         path, record = self.root / f"{key}.npy", self.root / f"{key}.json"
         digest = file_digest(tmp)
-        os.replace(tmp, path)
         meta = {"shape": list(shape), "dtype": dtype, "sha256": digest, "label": label}
-        record.write_text(json.dumps({**meta, "extra": extra or {}}))
+        with writing(record):
+            os.replace(tmp, path)
+            record.write_text(json.dumps({**meta, "extra": extra or {}}))
         self.log(f"cache: wrote {label or key} {shape} {dtype} to {path}")
         return np.load(path, mmap_mode="r")
 
@@ -148,12 +161,3 @@ class ArrayCache:
         if file_digest(path) != meta.get("sha256"):
             return "is corrupted (sha256 differs from its record)"
         return None
-
-    def _free_space_check(self, shape: Iterable[int], dtype: str) -> None:
-        need = int(np.prod(shape)) * np.dtype(dtype).itemsize
-        free = shutil.disk_usage(self.root).free
-        if free < need * 1.1:
-            raise OSError(
-                f"activation cache needs {need / 2**20:.0f} MiB in {self.root}, "
-                f"only {free / 2**20:.0f} MiB free"
-            )

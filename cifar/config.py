@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cifar.data.augment import AugmentConfig
+from cifar.data.duplicates import DUPLICATE_POLICIES, NEAR_COPY_POLICIES
 from cifar.errors import ConfigError
 from cifar.phases import Phase, reference_phases
 
@@ -38,6 +39,16 @@ class DataConfig:
             neither a test nor a validation folder.
         skip_bad_images: train without unreadable images of an image folder (listed in a
             warning) instead of stopping with the list.
+        duplicates: identical files of an image folder: ``"drop"`` keeps one copy of a photo
+            filed twice in one class (a test copy over a training one) and leaves out every
+            copy of a photo filed under two classes; ``"error"`` refuses them; ``"keep"`` does
+            not look.
+        near_copies: photos that are one picture resized, recompressed, cropped or mirrored
+            (perceptual hash): ``"group"`` keeps each group inside one split and drops the
+            training copies of given test/validation photos; ``"report"`` only reports those;
+            ``"off"`` does not hash.
+        exclude: a text file of photos (paths relative to the image folder) to leave out, e.g.
+            written by ``cifar audit --write-exclude``.
         class_weight: ``"balanced"`` weights each class's loss by ``n / (classes * count)``
             (scikit-learn's rule) for imbalanced data; None weights every image alike.
         batch_size: images per training step.
@@ -55,6 +66,9 @@ class DataConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.2
     skip_bad_images: bool = False
+    duplicates: str = "drop"
+    near_copies: str = "group"
+    exclude: str | None = None
     class_weight: str | None = None
     batch_size: int = 32
     stored_size: int | None = None
@@ -149,6 +163,7 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Check ranges and names; raise ConfigError naming the first bad key."""
+        from callbacks.extra import callback_class
         from cifar.activations.engines import ENGINES
         from cifar.models import list_models
 
@@ -175,6 +190,21 @@ class TrainConfig:
         )
         _check(0 < self.data.val_fraction < 1, "data.val_fraction", "must be between 0 and 1")
         _check(0 < self.data.test_fraction < 1, "data.test_fraction", "must be between 0 and 1")
+        _check(
+            self.data.duplicates in DUPLICATE_POLICIES,
+            "data.duplicates",
+            f"must be one of {', '.join(DUPLICATE_POLICIES)}",
+        )
+        _check(
+            self.data.near_copies in NEAR_COPY_POLICIES,
+            "data.near_copies",
+            f"must be one of {', '.join(NEAR_COPY_POLICIES)}",
+        )
+        _check(
+            self.data.exclude is None or bool(str(self.data.exclude).strip()),
+            "data.exclude",
+            "must be a file path (or unset)",
+        )
         _check(
             self.data.class_weight in (None, "balanced"),
             "data.class_weight",
@@ -222,6 +252,8 @@ class TrainConfig:
             "callbacks.confusion_matrix_every",
             "must be >= 0",
         )
+        for i, path in enumerate(self.callbacks.extra):
+            callback_class(path, f"callbacks.extra.{i}")  # imported now: a typo fails here
         return self
 
 

@@ -3,13 +3,12 @@
 Prediction never holds a resized copy of the test set: a Keras model is fed one batch at a time
 from :func:`cifar.data.pipeline.make_dataset` (resize inside the pipeline) through one compiled
 ``model(x, training=False)`` step; an exported model (a :class:`cifar.inference.runtimes.Runtime`)
-gets raw 32x32 batches and resizes inside itself. Both paths give the same metrics, so exports are
-compared with the Keras model on equal terms.
+gets raw stored-size batches and resizes inside itself. Both paths give the same metrics, so
+exports are compared with the Keras model on equal terms.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable
@@ -18,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-EVALUATION_FILE = "evaluation.json"
-PREDICTIONS_FILE = "predictions.npz"
+from cifar.run_files import EVALUATION_FILE, PREDICTIONS_FILE, write_json
+
 WORST_COUNT = 25
 PAIRS_COUNT = 10
 _EPS = 1e-7  # Keras's epsilon: the loss equals keras.losses.categorical_crossentropy
@@ -46,7 +45,7 @@ def predict_dataset(model, dataset, step: Callable | None = None) -> tuple[np.nd
 
 
 def predict_images(model, images: np.ndarray, image_size: int, batch_size: int = 64) -> np.ndarray:
-    """Class probabilities for uint8 32x32 ``images`` from a Keras model or a runtime."""
+    """Class probabilities for uint8 stored-size ``images`` from a Keras model or a runtime."""
     import keras
 
     if isinstance(model, keras.Model):
@@ -231,7 +230,7 @@ def evaluate_and_save(
     result["headline"] = headline
     result["model"] = {"kind": kind, "image_size": int(image_size), "batch_size": batch_size}
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / f"{prefix}{EVALUATION_FILE}").write_text(json.dumps(result, indent=2) + "\n")
+    write_json(run_dir / f"{prefix}{EVALUATION_FILE}", result)
     worst = np.array([e["index"] for e in result["most_confident_errors"]], dtype=np.int64)
     np.savez_compressed(
         run_dir / f"{prefix}{PREDICTIONS_FILE}",
@@ -246,9 +245,3 @@ def evaluate_and_save(
 def file_prefix(model_path: str | Path) -> str:
     """The evaluation-file prefix of a model file: ``export/model.tflite`` -> ``model_tflite_``."""
     return re.sub(r"[^A-Za-z0-9]+", "_", Path(model_path).name).strip("_") + "_"
-
-
-def load_evaluation(run_dir: Path, prefix: str = "") -> dict | None:
-    """The saved ``{prefix}evaluation.json`` of a run, or None when it was not evaluated."""
-    path = Path(run_dir) / f"{prefix}{EVALUATION_FILE}"
-    return json.loads(path.read_text()) if path.is_file() else None

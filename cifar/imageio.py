@@ -2,8 +2,9 @@
 
 Used by the image-folder loader, the :class:`cifar.inference.predictor.Predictor`, the Flask API
 and the Gradio app, so an image gives the same pixels whichever way it comes in. Accepts bytes, a
-path, a binary file object, a PIL image or a NumPy array; handles PNG, JPEG (incl. MPO), WebP, BMP
-and GIF (first frame); converts grayscale, palette, 16-bit and alpha images to RGB (transparent
+path, a binary file object, a PIL image or a NumPy array; handles PNG, JPEG (incl. MPO), WebP, BMP,
+GIF (first frame), TIFF and the HEIC/HEIF photos of phones (through ``pillow-heif``, registered
+on first use); converts grayscale, palette, 16-bit and alpha images to RGB (transparent
 pixels on white); applies the EXIF orientation; refuses empty, zero-pixel, truncated and oversized
 (decompression-bomb) images with an :class:`ImageError` saying what is wrong.
 
@@ -14,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import warnings
@@ -22,23 +24,28 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from cifar.errors import CifarError
+from cifar.image_fit import fit_square as _fit_square
+from cifar.image_fit import upright_rgb
 
 __all__ = [
     "FORMATS",
     "MAX_PIXELS",
     "ImageError",
     "ImageSource",
+    "decode_rgb",
     "encode_png",
+    "fit_square",
     "load_image",
     "load_images",
 ]
 
-# Formats Pillow may open (its JPEG reader also opens the MPO JPEGs many phone cameras write).
-FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
-FORMAT_NAMES = "PNG, JPEG, WebP, BMP or GIF"
+# Formats Pillow may open (its JPEG reader also opens the MPO JPEGs many phone cameras write;
+# HEIF comes from the pillow-heif plugin, which applies the EXIF orientation while opening).
+FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF", "HEIF")
+FORMAT_NAMES = "PNG, JPEG, WebP, BMP, GIF, TIFF or HEIC"
 # 50 megapixels (a 48 MP phone photo fits): larger images are refused before decoding, since a
 # small compressed file can claim a huge size and exhaust memory (a "decompression bomb").
 MAX_PIXELS = 50_000_000
@@ -78,6 +85,22 @@ def load_image(
     Raises:
         ImageError: the source is empty, not an image, truncated, zero-sized or too large.
     """
+    return fit_square(decode_rgb(source, size, name, max_pixels), size)
+
+
+def decode_rgb(
+    source: ImageSource,
+    size: int | None = None,
+    name: str | None = None,
+    max_pixels: int = MAX_PIXELS,
+) -> Image.Image:
+    """Decode ``source`` into an upright RGB PIL image (EXIF orientation applied), not resized.
+
+    The first half of :func:`load_image`, for callers that also look at the whole picture
+    before :func:`fit_square` crops it (the image-folder loader hashes it for near-copies).
+    ``size`` lets a JPEG decode at a reduced scale whose short side is still >= ``size``.
+    Raises ImageError as :func:`load_image` does.
+    """
     if isinstance(source, (str, os.PathLike)):
         name = name or str(source)
     label = f"{name}: " if name else ""
@@ -89,22 +112,21 @@ def load_image(
         img = _open(source, label, max_pixels)
     _check_size(img.size, label, max_pixels)
     try:
-        if size is not None and img.format in ("JPEG", "MPO"):
-            # Let libjpeg decode at 1/2..1/8 scale when the result is still >= size: much
-            # faster for photos, and the bilinear resize below does the rest.
-            img.draft("RGB", (size, size))
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            rgb = _to_rgb(img)
-            if size is not None and rgb.size != (size, size):
-                rgb = ImageOps.fit(rgb, (size, size), Image.Resampling.BILINEAR)
+            return upright_rgb(img, size)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(f"{label}image too large to decode safely ({exc})") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:  # Pillow's decoder failures
         raise ImageError(f"{label}truncated or corrupt image ({exc})") from exc
-    return np.asarray(rgb, dtype=np.uint8)
+
+
+def fit_square(rgb: Image.Image, size: int | None) -> np.ndarray:
+    """uint8 pixels of ``rgb``, short side resized to ``size`` and centre-cropped (None: as is).
+
+    The resize rule of :func:`load_image`.
+    """
+    return np.asarray(_fit_square(rgb, size), dtype=np.uint8)
 
 
 def load_images(
@@ -152,6 +174,7 @@ def _open(source: ImageSource, label: str, max_pixels: int) -> Image.Image:
     else:
         raise ImageError(f"{label}cannot read an image from a {type(source).__name__}")
     Image.init()  # registers the WebP/MPO plugins that ``formats=`` looks up (idempotent)
+    _register_heif()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -167,6 +190,14 @@ def _open(source: ImageSource, label: str, max_pixels: int) -> Image.Image:
         ) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{label}corrupt image header ({exc})") from exc
+
+
+@functools.cache
+def _register_heif() -> None:
+    """Let Pillow open HEIC/HEIF (once; importing pillow-heif costs ~50 ms, so not at import)."""
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
 
 
 def _check_size(size: tuple[int, int], label: str, max_pixels: int) -> None:
@@ -195,19 +226,3 @@ def _from_array(array: np.ndarray, label: str) -> Image.Image:
             raise ImageError(f"{label}image array has non-numeric dtype {array.dtype}")
         array = np.clip(np.nan_to_num(array.astype(np.float64)), 0, 255).round().astype(np.uint8)
     return Image.fromarray(array)
-
-
-def _to_rgb(img: Image.Image) -> Image.Image:
-    """RGB of any Pillow mode: alpha composited on white, 16/32-bit scaled to 8 bits."""
-    if img.mode == "RGB":
-        return img
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # Pillow's own I -> L conversion clips at 255 instead of scaling 16-bit values.
-        values = np.asarray(img, dtype=np.float64)
-        values = values / 257.0 if values.max(initial=0) > 255 else values
-        return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8)).convert("RGB")
-    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return img.convert("RGB")

@@ -17,6 +17,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from cifar.errors import writing
+
 DPI = 100
 
 
@@ -30,8 +32,9 @@ def figure_to_png(fig: Figure) -> bytes:
 def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
     """Write the figure to ``path`` as PNG (parent folders created) and return the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(figure_to_png(fig))
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(figure_to_png(fig))
     return path
 
 

@@ -1,28 +1,46 @@
-"""The files of a run directory: its name, config.json, labels.txt, samples.png, metrics.json.
+"""The one owner of a run folder's files: their names, and how each is read and written.
 
-The Trainer decides when they are written; this module decides what they hold.
+A run folder (``runs/<name>-<timestamp>/``) holds ``config.json``, ``labels.txt``,
+``test_files.json``, ``samples.png``, ``history.json``, ``metrics.json``, ``best_model.keras``,
+``evaluation.json`` and ``predictions.npz`` (also ``<prefix>_evaluation.json`` of exported
+files), ``checkpoint/`` and ``export/`` (the exported models with their own ``labels.txt`` and
+``metadata.json``). Every module that names, reads or writes one of them asks this module, which
+sits in the lowest layer so that inference, evaluation, the report, exports and serving can.
+
+Writes are atomic (a reader never sees half a file). A missing or corrupt file the caller needs
+raises :class:`~cifar.errors.RunFileError` naming the file; callers that can do without a file
+pass a ``default`` or catch that error.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import resource
-from dataclasses import asdict
+import re
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 
-from cifar.data.dataset import portable_path
-from cifar.finetuning import leaf_layers
+from cifar.errors import RunFileError
 
-CHECKPOINT_DIR = "checkpoint"
-BEST_MODEL = "best_model.keras"
-METRICS_FILE = "metrics.json"
 CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.json"
+LABELS_FILE = "labels.txt"
+TEST_FILES = "test_files.json"
+SAMPLES_FILE = "samples.png"
+BEST_MODEL = "best_model.keras"
+EVALUATION_FILE = "evaluation.json"
+PREDICTIONS_FILE = "predictions.npz"
+CHECKPOINT_DIR = "checkpoint"
+EXPORT_DIR = "export"
+METADATA_FILE = "metadata.json"  # export/'s description of the exported files
+
+_MISSING: Any = object()
+_EXTRA_EVALUATION = re.compile(rf"^(.+)_{re.escape(EVALUATION_FILE)}$")
 
 
 def new_run_dir(runs_dir: str | Path, name: str) -> Path:
@@ -36,130 +54,156 @@ def new_run_dir(runs_dir: str | Path, name: str) -> Path:
     return path
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` atomically (a reader never sees half a file)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
+def run_dir_of(model_path: str | os.PathLike) -> Path | None:
+    """The run a model file belongs to (``RUN/best_model.keras`` or ``RUN/export/...``), or
+    None for a file outside a run."""
+    parent = Path(model_path).parent
+    if parent.name == EXPORT_DIR:
+        parent = parent.parent
+    return parent if (parent / CONFIG_FILE).is_file() else None
+
+
+# ---------------------------------------------------------------------- writing
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a hidden temporary name, then rename it into place."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
     os.replace(tmp, path)
+    return path
 
 
-def write_run_info(run_dir: Path, config: Any, image_size: int, data: Any) -> None:
-    """config.json (with the resolved input size and policies), labels.txt and samples.png."""
-    info = config.to_dict()
-    info["model"]["input_size"] = image_size
-    info["phases"] = [{**asdict(p), "trainable": p.policy.describe()} for p in config.phases]
-    write_json(run_dir / CONFIG_FILE, info)
-    (run_dir / "labels.txt").write_text("\n".join(data.class_names) + "\n")
-    if not (run_dir / "samples.png").exists():
-        from cifar.data.samples import plot_sample_grid
-
-        plot_sample_grid(data.x_train, data.y_train, data.class_names, run_dir / "samples.png")
+def write_json(path: Path, data: Any) -> Path:
+    """Write ``data`` as JSON atomically (values JSON cannot hold are written as strings)."""
+    return write_text(path, json.dumps(data, indent=1, default=str) + "\n")
 
 
-def param_counts(model: keras.Model) -> dict:
-    """Trainable and frozen parameters and layers of ``model`` (what a phase trained)."""
-    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
-    frozen = int(sum(np.prod(w.shape) for w in model.non_trainable_weights))
-    layers = list(leaf_layers(model))
-    return {
-        "trainable_params": trainable,
-        "non_trainable_params": frozen,
-        "trainable_layers": sum(1 for layer in layers if layer.trainable and layer.weights),
-        "total_layers": len(layers),
-    }
+def write_labels(folder: Path, class_names: list[str]) -> Path:
+    """``folder/labels.txt``: one class name per line, in the model's output order."""
+    return write_text(Path(folder) / LABELS_FILE, "\n".join(class_names) + "\n")
 
 
-def phase_summary(phase: Any, early_stopping: Any, phase_start: int, end_epoch: int) -> dict:
-    """One phase's entry of ``metrics.json``: its settings, epochs and why it stopped."""
-    es = early_stopping
-    if es is not None and es.stopped_early:
-        reason = f"early stopping: {phase.monitor} did not improve for {phase.patience} epochs"
-    else:
-        reason = f"reached the maximum of {phase.epochs} epochs"
-    best_epoch = es.best_epoch + 1 if es is not None and es.best is not None else end_epoch
-    return {
-        "name": phase.name,
-        "policy": phase.policy.describe(),
-        "optimizer": phase.optimizer,
-        "learning_rate": phase.learning_rate,
-        "schedule": phase.schedule,
-        "max_epochs": phase.epochs,
-        "epochs_run": end_epoch - phase_start,
-        "first_epoch": phase_start + 1,
-        "last_epoch": end_epoch,
-        "stop_reason": reason,
-        "best_epoch": best_epoch,
-        "best_val_loss": None if es is None or es.best is None else float(es.best),
-    }
+def write_test_files(run_dir: Path, root: str, files: list[tuple[str, str]]) -> Path:
+    """``test_files.json``: the run's test images as (path relative to ``root``, class name)."""
+    return write_json(Path(run_dir) / TEST_FILES, {"root": root, "files": [list(f) for f in files]})
 
 
-def _counts(labels: np.ndarray, n_classes: int) -> list[int]:
-    return np.bincount(labels, minlength=n_classes).astype(int).tolist()
+# ---------------------------------------------------------------------- reading
 
 
-def run_metrics(trainer: Any, training_seconds: float) -> dict:
-    """``metrics.json`` without the test figures: model, data, phases, time and memory."""
-    config, model, image_size = trainer.config, trainer.model, trainer.image_size
-    d = trainer.datasets
-    data = d.data
-    return {
-        "name": config.name,
-        "run_dir": portable_path(trainer.run_dir),
-        "finished_at": datetime.now().isoformat(timespec="seconds"),
-        "model": {
-            "name": config.model.name,
-            "input_size": image_size,
-            "source_size": int(data.image_shape[0]),
-            "weights": config.model.weights,
-            "total_params": int(model.count_params()),
-            "layers": len(model.layers),
-        },
-        "data": {
-            "dataset": data.extra.get("dataset", config.data.dataset),
-            "source": data.source,
-            "class_names": data.class_names,
-            "n_train": int(len(d.train_idx)),
-            "n_val": int(len(d.val_idx)),
-            "n_test": int(len(data.y_test)),
-            "train_counts": _counts(data.y_train[d.train_idx], data.num_classes),
-            "test_counts": _counts(data.y_test, data.num_classes),
-            **{
-                k: v
-                for k, v in data.extra.items()
-                if k in ("layout", "test_source", "val_source", "skipped_unreadable")
-            },
-            "class_weight": config.data.class_weight,
-        },
-        "phases": trainer.phase_summaries,
-        "training_seconds": round(training_seconds, 2),
-        # Peak resident memory of this process so far (Linux reports KiB).
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-    }
+def read_json(path: Path, default: Any = _MISSING, kind: type = dict) -> Any:
+    """The parsed JSON file ``path``; ``default`` when it does not exist (if given).
 
-
-def read_run_config(run_dir: str | Path, strategy_name: str | None = None) -> Any:
-    """The :class:`~cifar.config.TrainConfig` a run directory was started with.
-
-    ``strategy_name`` replaces the run's ``strategy`` (e.g. finish on one process).
+    Raises:
+        RunFileError: the file is missing (and no ``default``), unreadable, not valid JSON, or
+            does not hold a ``kind`` (a JSON object by default).
     """
-    from cifar.config import load_config
-    from cifar.errors import ConfigError
+    path = Path(path)
+    if not path.is_file():
+        if default is not _MISSING:
+            return default
+        raise RunFileError(f"{path} does not exist; is {path.parent} a finished run folder?")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunFileError(f"cannot read {path} ({exc}); was the run interrupted?") from exc
+    if not isinstance(data, kind):
+        what = "a JSON object" if kind is dict else f"a JSON {kind.__name__}"
+        raise RunFileError(f"{path} does not hold {what}; was it edited by hand?")
+    return data
 
-    config_file = Path(run_dir) / CONFIG_FILE
-    if not config_file.is_file():
-        raise ConfigError(f"{run_dir} is not a run directory (no {CONFIG_FILE})")
-    config = load_config(json.loads(config_file.read_text()))
-    if strategy_name:
-        config.strategy = strategy_name
-    return config
+
+def read_optional_json(path: Path) -> dict | None:
+    """A JSON object the caller can do without: None when it is absent or unreadable."""
+    try:
+        return read_json(path, None)
+    except RunFileError:
+        return None
 
 
-def write_results(run_dir: Path, metrics: dict, report: bool = True) -> None:
-    """Write ``metrics.json``, then the report (plots, REPORT.md/HTML) when asked."""
-    write_json(run_dir / METRICS_FILE, metrics)
-    if report:
-        from cifar.report import finalize_run
+def read_labels(path: Path) -> list[str] | None:
+    """Class names of a ``labels.txt`` (one per line, blank lines ignored); None if absent."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunFileError(f"cannot read {path} ({exc})") from exc
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
-        finalize_run(run_dir)
-    test = metrics["test"]
-    print(f"test accuracy {test['accuracy']:.4f}, loss {test['loss']:.4f} -> {run_dir}")
+
+def read_test_files(run_dir: Path) -> tuple[Path, list[tuple[str, str]]] | None:
+    """(folder, [(relative path, class name)]) of the run's test images; None for a run that
+    did not record them (CIFAR-10, or trained before runs recorded them)."""
+    data = read_json(Path(run_dir) / TEST_FILES, None)
+    if data is None:
+        return None
+    try:
+        return Path(data["root"]), [(str(rel), str(name)) for rel, name in data["files"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RunFileError(f"{Path(run_dir) / TEST_FILES} is malformed ({exc!r})") from exc
+
+
+@dataclass
+class RunFiles:
+    """The parsed files of one run directory (missing files are empty)."""
+
+    run_dir: Path
+    config: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+    evaluation: dict | None = None
+    predictions: dict[str, np.ndarray] = field(default_factory=dict)
+    export_metadata: dict = field(default_factory=dict)
+    extra_evaluations: dict[str, dict] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> RunFiles:
+        """Read a run directory.
+
+        Raises:
+            RunFileError: it is not a run directory, or one of its own files is corrupt (the
+                export's metadata and extra evaluations are optional and skipped if so).
+        """
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise RunFileError(f"run directory {run_dir} does not exist")
+        if not (run_dir / METRICS_FILE).is_file() and not (run_dir / CONFIG_FILE).is_file():
+            raise RunFileError(
+                f"{run_dir} is not a run directory (no {METRICS_FILE} or {CONFIG_FILE}); "
+                "pass a folder made by `cifar train`, e.g. runs/<name>-<timestamp>"
+            )
+        run = cls(
+            run_dir,
+            config=read_json(run_dir / CONFIG_FILE, {}),
+            metrics=read_json(run_dir / METRICS_FILE, {}),
+            history=read_json(run_dir / HISTORY_FILE, [], kind=list),
+            evaluation=read_json(run_dir / EVALUATION_FILE, None),
+            export_metadata=read_optional_json(run_dir / EXPORT_DIR / METADATA_FILE) or {},
+        )
+        if (run_dir / PREDICTIONS_FILE).is_file():
+            with np.load(run_dir / PREDICTIONS_FILE) as npz:
+                run.predictions = {key: npz[key] for key in npz.files}
+        for path in sorted(run_dir.glob(f"*_{EVALUATION_FILE}")):
+            data = read_optional_json(path)
+            if data and "headline" in data:
+                run.extra_evaluations[_EXTRA_EVALUATION.match(path.name).group(1)] = data
+        return run
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class names from the evaluation, metrics or ``labels.txt``."""
+        if self.evaluation:
+            return self.evaluation["class_names"]
+        names = self.metrics.get("data", {}).get("class_names")
+        if not names:
+            names = read_labels(self.run_dir / LABELS_FILE)
+        return list(names or [])
+
+    @property
+    def name(self) -> str:
+        """Run name (the experiment's ``name``) or the folder name."""
+        return self.metrics.get("name") or self.config.get("name") or self.run_dir.name

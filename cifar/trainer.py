@@ -5,12 +5,12 @@ untouched test set and writes everything into one run directory. Subclass it and
 ``build_*`` hooks or :meth:`on_phase_end` to customise a step without rewriting the loop.
 Each concern it calls lives in its own module: the splits (:mod:`cifar.data.splits`), cached
 activations (:mod:`cifar.activations.plan`), resume (:mod:`cifar.run_state`) and the run
-directory's files (:mod:`cifar.run_files`).
+directory's files (:mod:`cifar.run_files` names and writes them, :mod:`cifar.run_record` says
+what the Trainer records).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -23,7 +23,7 @@ from callbacks.extra import import_callback
 from callbacks.history import HistoryLogger
 from callbacks.progress import ProgressETA
 from callbacks.tensorboard import PhaseTensorBoard
-from cifar import run_files
+from cifar import run_files, run_record
 from cifar.activations.plan import ActivationPlanner, PhaseInputs
 from cifar.config import TrainConfig
 from cifar.data import ImageData, load_dataset
@@ -32,7 +32,8 @@ from cifar.distributed import barrier, make_strategy, worker_role
 from cifar.distributed.loop import fit_phase
 from cifar.distributed.rundir import agree_on_run_dir, remove_scratch, scratch_dir
 from cifar.execution import phase_steps_per_execution
-from cifar.models import create_model, default_input_size
+from cifar.inference.input_size import input_size
+from cifar.models import create_model
 from cifar.phases import Phase
 from cifar.run_state import RunState, find_early_stopping
 
@@ -74,7 +75,7 @@ class Trainer:
         self.role = worker_role(self.strategy)
         self.extra_callbacks = list(callbacks or [])
         self.verbose = (1 if sys.stdout.isatty() else 0) if verbose == "auto" else int(verbose)
-        self.image_size = self.config.model.input_size or default_input_size(self.config.model.name)
+        self.image_size = input_size(self.config.model)
         # The run every worker agrees on (checkpoints are read there); this process writes
         # into run_dir, which is a scratch folder on workers other than the chief.
         c = self.config
@@ -214,11 +215,12 @@ class Trainer:
         self.prepare()
         self.state = state = RunState(self.shared_run_dir / run_files.CHECKPOINT_DIR)
         if self.role.is_chief:
-            run_files.write_run_info(self.run_dir, self.config, self.image_size, self.datasets.data)
+            data = self.datasets.data
+            run_record.write_run_info(self.run_dir, self.config, self.image_size, data)
         metrics_file = self.shared_run_dir / run_files.METRICS_FILE
         if state.finished(len(self.config.phases)) and metrics_file.is_file():
             self.log(f"{self.shared_run_dir} is already complete; nothing to resume")
-            return json.loads(metrics_file.read_text())
+            return run_files.read_json(metrics_file)
         if state.restore_model(self.model):
             where = f"phase {state.start_phase + 1}, epoch {state.global_epoch + 1}"
             self.log(f"resuming {self.shared_run_dir} at {where}")
@@ -246,7 +248,7 @@ class Trainer:
         callbacks = self.build_callbacks(phase, index, phase_start)
         self.state.restore_phase(resume, inputs.model, callbacks, self.strategy)
         self.on_phase_begin(phase, index)
-        counts, t0 = run_files.param_counts(self.model), time.perf_counter()
+        counts, t0 = run_record.param_counts(self.model), time.perf_counter()
         history = fit_phase(
             inputs.model,
             self.strategy,
@@ -265,7 +267,7 @@ class Trainer:
         end_epoch = start_epoch + len(history.epoch)
         es = find_early_stopping(callbacks)
         seconds = time.perf_counter() - t0 + (resume or {}).get("phase_seconds", 0.0)
-        summary = run_files.phase_summary(phase, es, phase_start, end_epoch)
+        summary = run_record.phase_summary(phase, es, phase_start, end_epoch)
         summary.update(counts, cache=inputs.description, seconds=round(seconds, 2))
         # Phase boundary checkpoint: best weights restored, next phase starts fresh.
         self.state.end_phase(self.run_dir / run_files.CHECKPOINT_DIR, self.model, summary)
@@ -284,11 +286,11 @@ class Trainer:
 
     def _finish(self, training_seconds: float) -> dict:
         metrics = {**self._metrics(training_seconds), "test": self.evaluate()}
-        run_files.write_results(self.run_dir, metrics, report=self.config.report)
+        run_record.write_results(self.run_dir, metrics, report=self.config.report)
         return metrics
 
     def _metrics(self, training_seconds: float) -> dict:
-        return run_files.run_metrics(self, training_seconds)
+        return run_record.run_metrics(self, training_seconds)
 
 
 def resume_trainer(run_dir: str | Path, strategy_name: str | None = None, **kwargs) -> Trainer:
@@ -296,4 +298,4 @@ def resume_trainer(run_dir: str | Path, strategy_name: str | None = None, **kwar
 
     ``strategy_name`` replaces the run's ``strategy`` (e.g. finish on one process).
     """
-    return Trainer(run_files.read_run_config(run_dir, strategy_name), run_dir=run_dir, **kwargs)
+    return Trainer(run_record.read_run_config(run_dir, strategy_name), run_dir=run_dir, **kwargs)

@@ -1,4 +1,8 @@
-"""The Exporter: convert, verify in the real runtime, then move into place; metadata last."""
+"""The Exporter: build each format, check it in its real runtime, move it into place; metadata
+last. Building is :mod:`exports.build`'s job, the checks are :mod:`exports.verify` (parity with
+Keras), :mod:`exports.graph_checks` (training-only and TensorFlow-only ops) and
+:mod:`exports.mediapipe_check`; this module orchestrates them.
+"""
 
 from __future__ import annotations
 
@@ -12,32 +16,25 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from tensorflow.lite.python.convert_phase import ConverterError
 
 from cifar.data import ImageData
-from cifar.errors import ConfigError, DataError, ModelError
+from cifar.errors import CifarError, ConfigError, DataError, ModelError
 from cifar.inference.runtimes import KerasRuntime, Runtime, TFLiteRuntime, load_runtime
-from exports.formats import FORMATS, TFLITE_MODES, ExportFormat, parse_formats
-from exports.metadata import (
-    artifact_digest,
-    build_metadata,
-    read_metadata,
-    write_labels,
-    write_metadata,
-)
+from cifar.run_files import LABELS_FILE, METADATA_FILE, write_labels
+from exports.build import FormatBuilder, remove_path
+from exports.formats import FORMATS, ExportFormat, failure_line, parse_formats
+from exports.graph_checks import graph_failure
+from exports.mediapipe_check import check_mediapipe
+from exports.metadata import artifact_digest, build_metadata, read_metadata, write_metadata
 from exports.source import ExportSource, source_from_model, source_from_run
-from exports.verify import (
-    Verification,
-    format_table,
-    parity_failure,
-    training_ops,
-    verify_runtime,
-)
+from exports.verify import ParityError, Verification, format_table, parity_failure, verify_runtime
 
 WORK_PREFIX = ".tmp-export-"
-# Top-1 agreement of MediaPipe's ImageClassifier with LiteRT on the same file below which the
-# export warns (the consumer's runtime should reproduce the file; int8 scores tie more often).
-MEDIAPIPE_AGREEMENT = 0.99
-MEDIAPIPE_AGREEMENT_INT8 = 0.97
+# A format failing for one of these is the user's to fix (a missing optional package, an option
+# or a model the format cannot express, a file failing its checks): one line in the table and
+# in ExportError. Anything else is a bug of ours and keeps its traceback.
+USER_FAILURES = (CifarError, ImportError, ConverterError)
 
 
 class ExportError(ModelError):
@@ -52,10 +49,6 @@ class ExportError(ModelError):
             f"export failed for {causes}. No file was written for {them}; "
             f"the other formats are in {out_dir}"
         )
-
-
-class ParityError(ModelError):
-    """A converted artefact loads but does not reproduce the Keras model."""
 
 
 @dataclass
@@ -73,9 +66,11 @@ class ExportResult:
 class Exporter:
     """Export a trained model to SavedModel, TFLite (4 variants) and ONNX, each verified.
 
-    Every artefact is built under a hidden temporary folder in the export directory, loaded in
-    its real runtime (TensorFlow, LiteRT, ONNX Runtime), compared with the Keras model on the
-    same test images, and only then moved to its final name; a failed format leaves nothing.
+    Every artefact is built under a hidden temporary folder in the export directory, its graph
+    checked (no training-only ops; a TFLite file has no TensorFlow-only Flex or custom ops, which
+    MediaPipe and the browser cannot run), loaded in its real runtime (TensorFlow, LiteRT, ONNX
+    Runtime), compared with the Keras model on the same test images, and only then moved to its
+    final name; a failed format leaves nothing and gets a FAILED line in the table.
     TFLite files get MediaPipe image-classifier metadata (:mod:`exports.tflite_metadata`) and
     are also run in MediaPipe's ImageClassifier (the table's ``mediapipe`` column).
 
@@ -143,8 +138,8 @@ class Exporter:
         self.keras: KerasRuntime | None = None  # the reference, built on first export
         self.representative: np.ndarray | None = None
         self.reference_probs: np.ndarray | None = None
+        self.builder: FormatBuilder | None = None
         self._checked: tuple | None = None
-        self._fresh_savedmodel: Path | None = None
 
     # ------------------------------------------------------------------ public API
 
@@ -154,7 +149,8 @@ class Exporter:
         """Write the requested formats (default: all) into ``out_dir`` (default RUN_DIR/export).
 
         Raises:
-            ExportError: after writing everything that succeeded, if any format failed.
+            ExportError: after writing everything that succeeded, if any format failed for a
+                reason the user can act on (see ``USER_FAILURES``); other errors propagate.
         """
         chosen = parse_formats(formats)
         out = Path(out_dir) if out_dir else self.source.default_out_dir
@@ -166,18 +162,18 @@ class Exporter:
         entries: list[dict] = []
         work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=out))
         # Never convert an older saved_model/ found in the folder: it may be another model's.
-        self._fresh_savedmodel = None
+        self.builder.use_savedmodel(None)
         try:
             for fmt in chosen:
                 try:
                     row, entry = self._export_one(fmt, out, work, images, labels)
-                except Exception as exc:  # converters raise many types; each is reported
-                    result.failures[fmt.name] = _cause(exc)
+                except USER_FAILURES as exc:
+                    result.failures[fmt.name] = failure_line(exc)
                     self.log(f"{fmt.name}: FAILED: {result.failures[fmt.name]}")
                     continue
                 result.artifacts[fmt.name] = out / fmt.filename
                 if fmt.name == "savedmodel":
-                    self._fresh_savedmodel = out / fmt.filename
+                    self.builder.use_savedmodel(out / fmt.filename)
                 result.verifications.append(row)
                 entries.append(entry)
         finally:
@@ -187,7 +183,7 @@ class Exporter:
         result.table = format_table(result.verifications, result.failures)
         self.log(f"verified on {len(images)} test images of {self.source.data.source}:")
         self.log(result.table)
-        self.log(f"wrote {len(entries)} artefact(s), labels.txt and metadata.json to {out}")
+        self.log(f"wrote {len(entries)} artefact(s), {LABELS_FILE} and {METADATA_FILE} to {out}")
         if result.failures:
             raise ExportError(result.failures, out)
         return result
@@ -218,6 +214,16 @@ class Exporter:
                 "keras", self.keras, picked.x_test, picked.y_test, reference, file, size_bytes
             )
             self.reference_probs = reference
+            src = self.source
+            self.builder = FormatBuilder(
+                self.keras.model,
+                self.representative,
+                self.selective,
+                src.class_names,
+                src.model_name or src.model.name,
+                src.run_name,
+                self.log,
+            )
             self._checked = (picked.x_test, picked.y_test, row)
         return self._checked
 
@@ -228,7 +234,11 @@ class Exporter:
         start = time.perf_counter()
         tmp = work / fmt.filename
         try:
-            settings = self._build(fmt, tmp, work)
+            settings = self.builder.build(fmt, tmp, work)
+            # Before loading: LiteRT refuses a file with Flex ops with a less helpful message.
+            reason = graph_failure(tmp, fmt.runtime)
+            if reason:
+                raise ParityError(reason)
             runtime = load_runtime(tmp)
             row = verify_runtime(
                 fmt.name, runtime, images, labels, self.reference_probs, file=fmt.filename
@@ -236,19 +246,23 @@ class Exporter:
             reason = parity_failure(row, fmt.min_agreement, fmt.max_abs_diff) if self.gate else ""
             if reason and fmt.max_abs_diff is None:  # reduced precision: maybe a fragile model
                 reason += "; to keep the file anyway pass --no-gate (Exporter(gate=False))"
-            if "embedded" in settings.get("metadata", {}):
-                row.mediapipe_agreement = self._mediapipe_agreement(fmt, tmp, runtime, images)
-            found = training_ops(tmp, runtime.kind)
-            if found:
-                reason = reason or f"graph contains training-only ops {', '.join(found)}"
             if reason:
                 raise ParityError(reason)
+            if "embedded" in settings.get("metadata", {}):
+                row.mediapipe_agreement = check_mediapipe(
+                    fmt.name,
+                    tmp,
+                    images,
+                    runtime.predict(images),
+                    fmt.input_dtype == "uint8",
+                    self.log,
+                )
             settings.update(_quantization(runtime))
             del runtime  # release the file before it moves
             row.bytes, sha256 = artifact_digest(tmp)
             _move_into_place(tmp, out / fmt.filename, work)
         except BaseException:
-            _remove(tmp)
+            remove_path(tmp)
             raise
         seconds = time.perf_counter() - start
         self.log(
@@ -268,71 +282,6 @@ class Exporter:
             "export_seconds": round(seconds, 2),
         }
         return row, entry
-
-    def _build(self, fmt: ExportFormat, path: Path, work: Path) -> dict:
-        """Write ``fmt`` to ``path``; returns its conversion settings."""
-        if fmt.name == "savedmodel":
-            from exports.to_savedmodel import write_savedmodel
-
-            return write_savedmodel(self.keras.model, path)
-        if fmt.name == "onnx":
-            from exports.to_onnx import write_onnx
-
-            return write_onnx(self.keras.model, path)
-        from exports.to_tflite import write_tflite
-
-        saved_model = self._saved_model(work)
-        mode = TFLITE_MODES[fmt.name]
-        settings = write_tflite(saved_model, path, mode, self.representative, self.selective)
-        # Last: precision and compaction rewrite the flatbuffer, the metadata goes on the result.
-        return {**settings, "converted_from": "savedmodel", "metadata": self._embed(fmt, path)}
-
-    def _embed(self, fmt: ExportFormat, path: Path) -> dict:
-        """Add MediaPipe image-classifier metadata to ``path``; on failure keep the plain file."""
-        src = self.source
-        try:
-            from exports.tflite_metadata import embed_metadata
-
-            return embed_metadata(
-                path, src.class_names, src.model_name or src.model.name, src.run_name
-            )
-        except Exception as exc:  # MediaPipe's writer failing to import included: still a model
-            reason = _cause(exc)
-            self.log(
-                f"{fmt.name}: metadata skipped ({reason}); the file runs in LiteRT and "
-                "cifar predict, but MediaPipe Tasks will not load it"
-            )
-            return {"skipped": reason}
-
-    def _mediapipe_agreement(
-        self, fmt: ExportFormat, path: Path, runtime: Runtime, images: np.ndarray
-    ) -> float | None:
-        """Top-1 agreement of MediaPipe's ImageClassifier with LiteRT on ``path`` (None: failed)."""
-        try:
-            from exports.mediapipe_check import mediapipe_agreement
-
-            agreement = mediapipe_agreement(path, images, runtime.predict(images))
-        except Exception as exc:  # reported, not fatal: the file itself was verified in LiteRT
-            self.log(f"{fmt.name}: MediaPipe check failed ({_cause(exc)})")
-            return None
-        expected = MEDIAPIPE_AGREEMENT_INT8 if fmt.input_dtype == "uint8" else MEDIAPIPE_AGREEMENT
-        if agreement < expected:
-            self.log(
-                f"warning: {fmt.name}: MediaPipe's top-1 agrees with LiteRT on only "
-                f"{agreement:.2%} of the images (expected at least {expected:.0%})"
-            )
-        return agreement
-
-    def _saved_model(self, work: Path) -> Path:
-        """The SavedModel TFLite converts from: this export's, else an intermediate one."""
-        if self._fresh_savedmodel is None:
-            from exports.to_savedmodel import write_savedmodel
-
-            intermediate = work / "intermediate_saved_model"
-            _remove(intermediate)  # what a failed earlier attempt may have left
-            write_savedmodel(self.keras.model, intermediate)
-            self._fresh_savedmodel = intermediate
-        return self._fresh_savedmodel
 
     def _write_metadata(
         self, out: Path, entries: list[dict], reference: Verification, failures: dict[str, str]
@@ -391,23 +340,3 @@ def _move_into_place(tmp: Path, final: Path, work: Path) -> None:
     if final.is_dir() and not final.is_symlink():
         os.replace(final, work / f"replaced-{final.name}")  # a folder cannot be replaced in one go
     os.replace(tmp, final)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists():
-        path.unlink()
-
-
-def _cause(exc: BaseException) -> str:
-    """One readable line: our own errors as they are, others with their type."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    # The LiteRT converter prefixes each MLIR error with a long location; keep the message.
-    errors = [line.split("error: ", 1)[1] for line in lines if "error: " in line]
-    text = errors[0].rsplit(")): ", 1)[-1] if errors else (lines[0] if lines else repr(exc))
-    if len(text) > 400:
-        text = text[:400] + "..."
-    if isinstance(exc, ModelError | ConfigError | DataError):
-        return text
-    return f"{type(exc).__name__}: {text}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cifar.errors import ConfigError
+from cifar.errors import CifarError, ConfigError, ModelError
 
 
 @dataclass(frozen=True)
@@ -99,3 +99,20 @@ def parse_formats(formats: str | list[str] | None) -> list[ExportFormat]:
         )
     # SavedModel first: the TFLite files are converted from it.
     return [f for f in FORMATS.values() if f.name in names]
+
+
+class ConversionError(ModelError):
+    """The format cannot express this model (e.g. an op the target has no kernel for)."""
+
+
+def failure_line(exc: BaseException) -> str:
+    """One readable line for a failure: our own errors as they are, others with their type."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    # The LiteRT converter prefixes each MLIR error with a long location; keep the message.
+    errors = [line.split("error: ", 1)[1] for line in lines if "error: " in line]
+    text = errors[0].rsplit(")): ", 1)[-1] if errors else (lines[0] if lines else repr(exc))
+    if len(text) > 400:
+        text = text[:400] + "..."
+    if isinstance(exc, CifarError):
+        return text
+    return f"{type(exc).__name__}: {text}"

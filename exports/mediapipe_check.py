@@ -7,9 +7,20 @@ with the LiteRT interpreter's on the verification images.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from exports.formats import failure_line
+
+# Top-1 agreement of MediaPipe's ImageClassifier with LiteRT on the same file below which the
+# export warns (the consumer's runtime should reproduce the file; int8 scores tie more often).
+MEDIAPIPE_AGREEMENT = 0.99
+MEDIAPIPE_AGREEMENT_INT8 = 0.97
+# What a missing or broken MediaPipe, or MediaPipe refusing a file, raises: the export reports
+# them and goes on (the file itself was verified in LiteRT). Anything else is a bug of ours.
+MEDIAPIPE_FAILURES = (ImportError, RuntimeError, ValueError)
 
 
 class MediaPipeClassifier:
@@ -74,3 +85,30 @@ def mediapipe_agreement(model_path: str | Path, images: np.ndarray, probs: np.nd
     with MediaPipeClassifier(model_path, max_results=1) as clf:
         _, indices, _ = clf.top_k(images)
     return top1_agreement(indices, probs)
+
+
+def check_mediapipe(
+    name: str,
+    path: Path,
+    images: np.ndarray,
+    litert_probs: np.ndarray,
+    quantized_input: bool,
+    log: Callable[[str], None],
+) -> float | None:
+    """Top-1 agreement of MediaPipe with LiteRT on the file ``path`` (None: MediaPipe failed).
+
+    Logs a warning when it is below :data:`MEDIAPIPE_AGREEMENT` (the int8 threshold for a
+    file with quantised input) and a line saying why when MediaPipe could not run the file.
+    """
+    try:
+        agreement = mediapipe_agreement(path, images, litert_probs)
+    except MEDIAPIPE_FAILURES as exc:  # reported, not fatal
+        log(f"{name}: MediaPipe check failed ({failure_line(exc)})")
+        return None
+    expected = MEDIAPIPE_AGREEMENT_INT8 if quantized_input else MEDIAPIPE_AGREEMENT
+    if agreement < expected:
+        log(
+            f"warning: {name}: MediaPipe's top-1 agrees with LiteRT on only "
+            f"{agreement:.2%} of the images (expected at least {expected:.0%})"
+        )
+    return agreement

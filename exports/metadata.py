@@ -1,15 +1,16 @@
-"""``metadata.json`` and ``labels.txt`` of an export folder, written atomically."""
+"""``metadata.json`` of an export folder: what each file is, takes, returns and how it checked.
+
+The file names and the atomic writers are :mod:`cifar.run_files`'s.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 from datetime import datetime
 from pathlib import Path
 
-METADATA_FILE = "metadata.json"
-LABELS_FILE = "labels.txt"
+from cifar.run_files import LABELS_FILE, METADATA_FILE, read_optional_json, write_json
+
 FORMAT_VERSION = 1
 
 
@@ -26,20 +27,6 @@ def artifact_digest(path: Path) -> tuple[int, str]:
                 digest.update(block)
                 size += len(block)
     return size, digest.hexdigest()
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary name, so readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def write_labels(out_dir: Path, class_names: list[str]) -> Path:
-    """``labels.txt``: one class name per line, in output order."""
-    path = out_dir / LABELS_FILE
-    write_text_atomic(path, "\n".join(class_names) + "\n")
-    return path
 
 
 def input_spec(source_size: int) -> dict:
@@ -62,7 +49,7 @@ def output_spec(num_classes: int) -> dict:
         "name": "probabilities",
         "shape": [None, num_classes],
         "dtype": "float32",
-        "meaning": "softmax class probabilities, in class_names (labels.txt) order",
+        "meaning": f"softmax class probabilities, in class_names ({LABELS_FILE}) order",
     }
 
 
@@ -95,16 +82,9 @@ def build_metadata(
 
 def read_metadata(out_dir: Path) -> dict | None:
     """An existing ``metadata.json`` (None if absent or unreadable: it will be rewritten)."""
-    path = out_dir / METADATA_FILE
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
+    return read_optional_json(out_dir / METADATA_FILE)
 
 
 def write_metadata(out_dir: Path, metadata: dict) -> Path:
     """Write ``metadata.json`` atomically."""
-    path = out_dir / METADATA_FILE
-    write_text_atomic(path, json.dumps(metadata, indent=1) + "\n")
-    return path
+    return write_json(out_dir / METADATA_FILE, metadata)

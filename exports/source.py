@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,11 +11,17 @@ import keras
 from cifar.data import ImageData, load_cifar10
 from cifar.data.dataset import portable_path
 from cifar.errors import ConfigError, ModelError
+from cifar.inference.input_size import input_size
 from cifar.inference.runtimes import SOURCE_SIZE, load_keras_model
-
-BEST_MODEL = "best_model.keras"
-LABELS_FILE = "labels.txt"
-EXPORT_DIR = "export"
+from cifar.run_files import (
+    BEST_MODEL,
+    CONFIG_FILE,
+    EXPORT_DIR,
+    LABELS_FILE,
+    METRICS_FILE,
+    read_json,
+    read_labels,
+)
 
 
 @dataclass
@@ -100,12 +105,12 @@ def source_from_run(
             f"{run_dir} has no {BEST_MODEL}; pass a finished run directory "
             "(cifar train writes runs/<name>-<time>/)"
         )
-    config = _read_json(run_dir / "config.json")
-    metrics = _read_json(run_dir / "metrics.json")
+    config = read_json(run_dir / CONFIG_FILE, {})
+    metrics = read_json(run_dir / METRICS_FILE, {})
     model = load_keras_model(model_file)
-    class_names = _read_labels(run_dir / LABELS_FILE) or metrics.get("data", {}).get("class_names")
+    class_names = read_labels(run_dir / LABELS_FILE) or metrics.get("data", {}).get("class_names")
     source = source_from_model(model, class_names, data, data_dir)
-    source.source_size = int(metrics.get("model", {}).get("source_size") or source.source_size)
+    source.source_size = input_size(metrics) or source.source_size
     source.run_dir = run_dir
     source.run_name = metrics.get("name") or config.get("name") or run_dir.name
     source.keras_accuracy = metrics.get("test", {}).get("accuracy")
@@ -135,21 +140,5 @@ def _load_run_data(run_dir: Path, config: dict, data_dir: str | Path | None) -> 
             }
         )
     except ConfigError as exc:
-        raise ConfigError(f"{run_dir}/config.json: {exc}") from exc
+        raise ConfigError(f"{run_dir / CONFIG_FILE}: {exc}") from exc
     return Trainer(cfg, run_dir=run_dir, verbose=0).load_data()
-
-
-def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
-    return data if isinstance(data, dict) else {}
-
-
-def _read_labels(path: Path) -> list[str] | None:
-    if not path.is_file():
-        return None
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()] or None

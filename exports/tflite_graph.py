@@ -54,8 +54,9 @@ def custom_ops(model_bytes: bytes) -> list[str]:
     """Names of the non-builtin (custom or Flex, i.e. Select TF) ops in a ``.tflite`` model.
 
     MediaPipe Tasks and the browser runtime have only LiteRT's builtin kernels, so an exported
-    file must have none (the converter here never enables ``SELECT_TF_OPS``, unlike Keras's
-    ``model.export(format="litert")``).
+    file must have none: the converter here never enables ``SELECT_TF_OPS`` (unlike Keras's
+    ``model.export(format="litert")``), and the Exporter fails a file that has any
+    (:func:`exports.graph_checks.runtime_only_ops`).
     """
     model = schema.Model.GetRootAs(model_bytes, 0)
     names = []

@@ -7,6 +7,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from exports.formats import ConversionError, failure_line
 from exports.to_savedmodel import INPUT_NAME, OUTPUT_NAME
 
 OPSET = 17
@@ -23,7 +24,13 @@ def write_onnx(inference_model: keras.Model, path: Path, opset: int = OPSET) -> 
 
     Returns:
         the opset and tensor names recorded in ``metadata.json``.
+
+    Raises:
+        ConversionError: TensorFlow cannot freeze the graph or tf2onnx cannot convert it (e.g.
+            a stateful random op), or it has ops ONNX has no operator for (tf2onnx only logs
+            those and leaves them in the file).
     """
+    import onnx
     import tf2onnx
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
@@ -35,14 +42,27 @@ def write_onnx(inference_model: keras.Model, path: Path, opset: int = OPSET) -> 
     # Freeze first: tf2onnx's from_function takes every non-variable tensor the function
     # captures (e.g. the constant mean/variance of the Normalization layer in EfficientNetV2)
     # for an extra graph input, and the file would need three inputs.
-    frozen = convert_variables_to_constants_v2(fn.get_concrete_function(*spec))
-    names = {frozen.inputs[0].name: INPUT_NAME, frozen.outputs[0].name: OUTPUT_NAME}
-    proto, _ = tf2onnx.convert.from_graph_def(
-        frozen.graph.as_graph_def(),
-        input_names=list(names)[:1],
-        output_names=list(names)[1:],
-        opset=opset,
+    concrete = fn.get_concrete_function(*spec)
+    try:
+        frozen = convert_variables_to_constants_v2(concrete)
+        names = {frozen.inputs[0].name: INPUT_NAME, frozen.outputs[0].name: OUTPUT_NAME}
+        proto, _ = tf2onnx.convert.from_graph_def(
+            frozen.graph.as_graph_def(),
+            input_names=list(names)[:1],
+            output_names=list(names)[1:],
+            opset=opset,
+        )
+    except ValueError as exc:  # how TensorFlow and tf2onnx refuse a graph they cannot convert
+        raise ConversionError(f"tf2onnx cannot convert this graph: {failure_line(exc)}") from exc
+    unknown = sorted(
+        {
+            n.op_type
+            for n in proto.graph.node
+            if n.domain in ("", "ai.onnx") and not onnx.defs.has(n.op_type)
+        }
     )
+    if unknown:
+        raise ConversionError(f"ONNX opset {opset} has no operator for {', '.join(unknown)}")
     _rename(proto.graph, names)
     # tf2onnx names the free batch dimension "unk__N"; a stable name documents it.
     for value in [*proto.graph.input, *proto.graph.output]:

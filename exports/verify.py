@@ -1,4 +1,4 @@
-"""Run an artefact in its real runtime and compare it with the Keras model."""
+"""Run an artefact in its real runtime, compare it with the Keras model (parity), tabulate."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
+from cifar.errors import ModelError
 from cifar.inference.runtimes import Runtime
 
-# Op types that only exist in training graphs (random augmentation, dropout masks).
-_ONNX_TRAINING_OPS = {"RandomUniform", "RandomNormal", "RandomUniformLike", "RandomNormalLike",
-                      "Multinomial", "Bernoulli", "Dropout"}  # fmt: skip
+
+class ParityError(ModelError):
+    """A converted artefact loads but does not reproduce the Keras model."""
 
 
 @dataclass
@@ -98,26 +99,6 @@ def parity_failure(result: Verification, min_agreement: float, max_abs_diff: flo
             f"(allowed {max_abs_diff:g})"
         )
     return ""
-
-
-def training_ops(path: Path, kind: str) -> list[str]:
-    """Training-only op types present in a SavedModel or ONNX graph (should be empty)."""
-    if kind == "onnx":
-        import onnx
-
-        graph = onnx.load(str(path), load_external_data=False).graph
-        return sorted({n.op_type for n in graph.node} & _ONNX_TRAINING_OPS)
-    if kind == "savedmodel":
-        from tensorflow.core.protobuf import saved_model_pb2
-
-        proto = saved_model_pb2.SavedModel.FromString((path / "saved_model.pb").read_bytes())
-        ops = set()
-        for graph in proto.meta_graphs:
-            ops |= {n.op for n in graph.graph_def.node}
-            for fn in graph.graph_def.library.function:
-                ops |= {n.op for n in fn.node_def}
-        return sorted(op for op in ops if "Random" in op or "Dropout" in op)
-    return []
 
 
 def format_table(rows: list[Verification], failures: dict[str, str] | None = None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pytest
@@ -44,6 +45,43 @@ def synthetic_data(n_train: int = 600, n_test: int = 200, seed: int = 0):
     x_train, y_train = make(n_train)
     x_test, y_test = make(n_test)
     return ImageData(x_train, y_train, x_test, y_test, list(CIFAR10_CLASSES), "synthetic")
+
+
+def on_ci() -> bool:
+    """True under CI (``CI=true``, as GitHub Actions, GitLab CI and most others set it; ``1``
+    too, in any case). ``.ci/install-chromium`` applies the same rule."""
+    return os.environ.get("CI", "").lower() in ("true", "1")
+
+
+def skip_unless_ci(reason: str) -> NoReturn:
+    """Skip with ``reason`` on a developer machine; fail on CI, where a missing prerequisite of
+    the browser tests (Chromium, Playwright, the npm registry) would leave them untested while
+    the run stays green."""
+    if on_ci():
+        pytest.fail(f"{reason} (CI=true: on CI this is a failure, not a skip)", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_playwright():
+    """``playwright.sync_api``, or skip (developer machine) / fail (CI) without it."""
+    try:
+        from playwright import sync_api
+    except ImportError:
+        skip_unless_ci("playwright is not installed (dev dependency in pyproject.toml)")
+    return sync_api
+
+
+def require_chromium() -> str:
+    """The path of Debian's chromium, or skip (developer machine) / fail (CI) without it."""
+    from benchmarks.bench_web import find_chromium
+
+    chromium = find_chromium()
+    if chromium is None:
+        skip_unless_ci(
+            "Debian's chromium is not installed and could not be installed by the test set-up "
+            "(run .ci/install-chromium as root)"
+        )
+    return chromium
 
 
 @pytest.fixture(scope="session")

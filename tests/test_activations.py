@@ -115,11 +115,36 @@ def test_tail_trains_batchnorm_as_the_full_model_does():
     assert not np.allclose(full, np.asarray(model(x, training=False)), atol=1e-3)
 
 
+class Snapshots(Recording):
+    """Keeps the full model's weights (by path) at the start and the end of each phase."""
+
+    def on_phase_begin(self, phase, index):
+        self.trainable = {v.path for v in self.model.trainable_variables}
+        self.before = self._weights()
+
+    def on_phase_end(self, phase, index, summary):
+        self.after = self._weights()
+
+    def _weights(self):
+        weights = {v.path: np.array(v) for v in self.model.weights}
+        assert len(weights) == len(self.model.weights)
+        return weights
+
+
 def test_cached_finetune_updates_the_full_model(tmp_path, small_data):
+    """The cached phase trains the full model's own variables: every trainable one of the
+    unfrozen part moves, every frozen one (the cached prefix, frozen BatchNorm) stays."""
     data = small_data.subset(train=100, test=20)
-    trainer = Recording(mnv2_config(tmp_path, FINETUNE, cache_dtype="float32"), data=data)
+    trainer = Snapshots(mnv2_config(tmp_path, FINETUNE, cache_dtype="float32"), data=data)
     metrics = trainer.fit()
     assert metrics["phases"][1]["cache"].startswith("activations of block_10_project_BN")
+    before, after = trainer.before, trainer.after  # of the last phase: the cached one
+    assert before.keys() == after.keys()
+    trained = [path for path in before if path in trainer.trainable]
+    frozen = [path for path in before if path not in trainer.trainable]
+    assert len(trained) > 20 and len(frozen) > 100
+    assert [path for path in trained if np.array_equal(before[path], after[path])] == []
+    assert [path for path in frozen if not np.array_equal(before[path], after[path])] == []
     reloaded = __import__("keras").saving.load_model(trainer.run_dir / "best_model.keras")
     x = data.x_test[:8].astype("float32")
     np.testing.assert_allclose(reloaded(x), trainer.model(x, training=False), atol=1e-6)
@@ -255,3 +280,45 @@ def test_cached_augmented_views(tmp_path, small_data):
     mixer.config.phases[0].policy.apply(mixer.model)
     assert mixer.build_phase_inputs(mixer.config.phases[0], 0).description == "off"
     assert any("MixUp/CutMix" in m for m in mixer.messages)
+
+
+def unsplittable_model(size: int = 32):
+    """A transfer-style model whose backbone Keras cannot cut where the analysis says.
+
+    The backbone calls one layer twice; the second call reads the backbone input again, an
+    edge the cut analysis (each operation's first call) does not see, so the tail it picks is
+    disconnected from the backbone input.
+    """
+    import keras
+
+    inp = keras.Input((size, size, 3))
+    x = keras.layers.Reshape((size * size, 3))(inp)
+    shared = keras.layers.ReLU(name="shared_relu")
+    frozen = keras.layers.Dense(4, name="frozen_dense")
+    frozen.trainable = False
+    attention = keras.layers.MultiHeadAttention(num_heads=1, key_dim=4, name="attention")
+    backbone = keras.Model(inp, attention(frozen(shared(x)), shared(x)), name="backbone")
+    m_in = keras.Input((size, size, 3))
+    pooled = keras.layers.GlobalAveragePooling1D()(backbone(m_in))
+    return keras.Model(m_in, keras.layers.Dense(10, activation="softmax")(pooled))
+
+
+def test_a_backbone_that_cannot_be_split_trains_on_images(tmp_path, small_data):
+    """The phase falls back to the plain path with one line saying why, the run goes on."""
+    cfg = load_config(
+        {
+            "name": "unsplittable",
+            "runs_dir": str(tmp_path),
+            "report": False,
+            "model": {"name": "custom_cnn", "weights": None},
+            "phases": FROZEN,
+            "callbacks": {"confusion_matrix_every": 0, "progress": False, "tensorboard": False},
+        }
+    )
+    trainer = Recording(cfg, data=small_data.subset(train=100, test=20))
+    trainer.prepare()
+    trainer.model = unsplittable_model()
+    inputs = trainer.build_phase_inputs(trainer.config.phases[0], 0)
+    assert inputs.description == "off" and inputs.model is trainer.model and not inputs.cached
+    why = [m for m in trainer.messages if m.startswith("cache: off")]
+    assert len(why) == 1 and "cannot split the backbone at shared_relu" in why[0]

@@ -89,3 +89,24 @@ def test_bad_toml_file(tmp_path):
     bad.write_text("name = [unclosed")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(bad)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("callbacks.progress:ProgresLogger", "has no attribute 'ProgresLogger'"),
+        ("callbaks.progress:ProgressLogger", "No module named 'callbaks'"),
+        ("callbacks.progress", "expected 'package.module:ClassName'"),
+        ("cifar.config:TrainConfig", "is not a keras.callbacks.Callback subclass"),
+    ],
+)
+def test_a_bad_extra_callback_is_refused_before_any_work(entry, message):
+    """A typo in callbacks.extra fails in validate(), not minutes into the run."""
+    with pytest.raises(ConfigError, match="callbacks.extra.0") as err:
+        load_config("smoke", [f'callbacks.extra=["{entry}"]'])
+    assert message in str(err.value) and entry in str(err.value)
+
+
+def test_a_real_extra_callback_is_accepted():
+    cfg = load_config("smoke", ['callbacks.extra=["keras.callbacks:TerminateOnNaN"]'])
+    assert cfg.callbacks.extra == ["keras.callbacks:TerminateOnNaN"]

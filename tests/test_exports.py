@@ -18,10 +18,10 @@ from cifar.inference.runtimes import load_runtime
 from exports import Exporter
 from exports.exporter import WORK_PREFIX, ExportError
 from exports.formats import FORMATS, parse_formats
+from exports.graph_checks import runtime_only_ops, training_ops
 from exports.metadata import artifact_digest
 from exports.tflite_graph import custom_ops
 from exports.to_onnx import OPSET
-from exports.verify import training_ops
 
 # Largest probability difference from Keras on the check batch, per format (measured about 10x
 # lower on the 3-epoch CNN: float32 ~2e-7, float16 ~2e-4, dynamic ~3e-3, int8 ~3e-2).
@@ -180,6 +180,8 @@ def test_exported_graphs_have_no_training_only_ops(exported, tmp_path):
     _, result = exported
     assert training_ops(result.artifacts["savedmodel"], "savedmodel") == []
     assert training_ops(result.artifacts["onnx"], "onnx") == []
+    for name in ("tflite", "tflite-fp16", "tflite-dynamic", "tflite-int8"):
+        assert runtime_only_ops(result.artifacts[name], "tflite") == [], name
     # The check itself can fail: a graph with dropout forced on holds random ops.
     from exports.to_savedmodel import write_savedmodel
 
@@ -227,6 +229,68 @@ def test_unconvertible_op_fails_that_format_only_and_leaves_no_file(trained_cnn,
     meta = json.loads((tmp_path / "metadata.json").read_text())
     assert [a["format"] for a in meta["artifacts"]] == ["savedmodel"]
     assert "MatrixDeterminant" in meta["failed"]["tflite"]
+
+
+def _with_select_tf_ops(saved_model, path, mode, *_args):
+    """What Keras's ``model.export(format="litert")`` does: Flex ops allowed."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.TFLITE_BUILTINS,
+        tf.lite.OpsSet.SELECT_TF_OPS,
+    ]
+    path.write_bytes(converter.convert())
+    return {"mode": mode}
+
+
+def test_tflite_file_with_tensorflow_only_ops_fails_verification(
+    trained_cnn, tmp_path, monkeypatch
+):
+    """A Flex op runs in TensorFlow's LiteRT build only, not in MediaPipe or the browser."""
+    from exports import to_tflite
+
+    monkeypatch.setattr(to_tflite, "write_tflite", _with_select_tf_ops)
+    _, data = trained_cnn
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.GlobalAveragePooling2D()(_Determinant()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    lines = []
+    exporter = Exporter(model, data=data, verify_n=16, representative_n=8, log=lines.append)
+    with pytest.raises(ExportError) as info:
+        exporter.export("tflite", tmp_path)
+    cause = info.value.failures["tflite"]
+    assert "TensorFlow-only (Flex/custom) ops FlexMatrixDeterminant" in cause
+    (table,) = [line for line in lines if line.startswith("format ")]
+    assert f"tflite          FAILED: {cause}" in table.splitlines()
+    assert not (tmp_path / "model_float32.tflite").exists()
+    assert not list(tmp_path.glob(f"{WORK_PREFIX}*"))
+
+
+def test_a_bug_keeps_its_traceback_but_a_missing_package_is_one_line(
+    trained_cnn, tmp_path, monkeypatch
+):
+    from exports import to_onnx
+
+    model, data = trained_cnn
+    exporter = Exporter(model, data=data, verify_n=16, representative_n=8, log=None)
+
+    def buggy(*_args, **_kwargs):
+        raise TypeError("write_onnx() got an unexpected keyword argument 'opset_version'")
+
+    monkeypatch.setattr(to_onnx, "write_onnx", buggy)
+    with pytest.raises(TypeError, match="opset_version"):
+        exporter.export("onnx", tmp_path)
+    assert not list(tmp_path.glob(f"{WORK_PREFIX}*"))
+
+    def missing(*_args, **_kwargs):
+        raise ModuleNotFoundError("No module named 'tf2onnx'")
+
+    monkeypatch.setattr(to_onnx, "write_onnx", missing)
+    with pytest.raises(ExportError) as info:
+        exporter.export("onnx", tmp_path)
+    assert info.value.failures == {"onnx": "ModuleNotFoundError: No module named 'tf2onnx'"}
+    assert "No module named 'tf2onnx'" in str(info.value)
 
 
 def test_artifact_failing_its_check_is_written_then_discarded(trained_cnn, tmp_path):

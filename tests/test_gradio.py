@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
-from conftest import CIFAR_DIR, HAVE_CIFAR, ROOT, requires_cifar
+from conftest import (
+    CIFAR_DIR,
+    HAVE_CIFAR,
+    ROOT,
+    require_chromium,
+    require_playwright,
+    requires_cifar,
+)
 
 from cifar.imageio import encode_png
 from cifar.inference.predictor import MODEL_ENV, Predictor
@@ -105,23 +111,10 @@ def test_classify_through_gradio_client(gradio_url, served_run, image_file):
     assert [row[1] for row in table["data"]] == [expected[0][0]] * 2
 
 
-def _chromium() -> str:
-    path = shutil.which("chromium") or "/usr/bin/chromium"
-    if not os.access(path, os.X_OK):
-        pytest.skip(
-            "Debian's chromium is not installed and could not be installed by the test set-up "
-            "(run .ci/install-chromium as root)"
-        )
-    return path
-
-
 @pytest.mark.slow
 def test_browser_upload_shows_three_classes(gradio_url, served_run, image_file, tmp_path):
-    sync_api = pytest.importorskip(
-        "playwright.sync_api",
-        reason="playwright is not installed (dev dependency playwright~=1.65)",
-    )
-    chromium = _chromium()
+    sync_api = require_playwright()
+    chromium = require_chromium()
     _, predictor = served_run
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as pw:
@@ -173,7 +166,7 @@ def test_model_tab_shows_metrics_and_confusion_matrix(served_run):
 def test_examples_are_written_from_the_cifar10_test_set(tmp_path):
     from cifar.data import load_cifar10
     from cifar.imageio import load_image
-    from cifar.serving.demo import write_examples
+    from cifar.serving.examples import write_examples
 
     paths = write_examples(tmp_path, data_dir=CIFAR_DIR)
     data = load_cifar10(CIFAR_DIR)

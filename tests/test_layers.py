@@ -1,9 +1,14 @@
 """Layers point down: an AST scan of every import (lazy ones too) against the layer table.
 
-Order, lowest first: base helpers, data, models, inference, evaluation/report, training,
-export, serving/commands, benchmarks. A module may import its own layer or a lower one. The
+Order, lowest first: base helpers, data, models, inference, explain, evaluation/report,
+training, audit, export, serving/commands, benchmarks. A module may import its own layer or a
+lower one. The
 trainer ends every fit with the test evaluation and the report, so training sits above them;
-evaluation and report never import the trainer.
+evaluation and report never import the trainer. The run folder's file names, readers and
+writers (``cifar.run_files``) are a base helper, so every layer reads and writes them one way.
+evaluation and report never import the trainer. The data audit runs frozen backbones on the
+training layer's fastest extraction engine and writes its report with the report layer's
+helpers, so it sits above both; only commands use it.
 """
 
 from __future__ import annotations
@@ -18,17 +23,21 @@ PACKAGES = ("cifar", "callbacks", "exports", "experiments", "benchmarks")
 
 # Module prefixes per layer, lowest first; the longest matching prefix decides.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("cifar", "cifar.errors", "cifar.array_cache", "cifar.imageio")),
+    ("base", ("cifar", "cifar.errors", "cifar.array_cache", "cifar.imageio", "cifar.run_files")),
     ("data", ("cifar.data",)),
     ("models", ("cifar.models", "cifar.finetuning")),
     ("inference", ("cifar.inference",)),
-    ("evaluation/report", ("cifar.evaluation", "cifar.plots", "cifar.report")),
+    ("explain", ("cifar.explain",)),
+    (
+        "evaluation/report",
+        ("cifar.evaluation", "cifar.plots", "cifar.report", "cifar.calibration"),
+    ),
     (
         "training",
         (
             "cifar.trainer",
             "cifar.run_state",
-            "cifar.run_files",
+            "cifar.run_record",
             "cifar.execution",
             "cifar.phases",
             "cifar.config",
@@ -38,6 +47,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "experiments",
         ),
     ),
+    ("audit", ("cifar.audit",)),
     ("export", ("exports",)),
     ("serving/commands", ("cifar.serving", "cifar.commands", "cifar.cli")),
     ("benchmarks", ("benchmarks",)),

@@ -9,8 +9,12 @@ import pytest
 from conftest import ROOT, SHARED
 
 from cifar.inference.tflite_runner import TFLiteClassifier, load_images
-from exports.exporter import MEDIAPIPE_AGREEMENT, MEDIAPIPE_AGREEMENT_INT8
-from exports.mediapipe_check import MediaPipeClassifier, top1_agreement
+from exports.mediapipe_check import (
+    MEDIAPIPE_AGREEMENT,
+    MEDIAPIPE_AGREEMENT_INT8,
+    MediaPipeClassifier,
+    top1_agreement,
+)
 from exports.mediapipe_compat import load_metadata_writer, minimum_parser_version
 from exports.tflite_graph import custom_ops
 from exports.tflite_metadata import embedded_labels, packed_files

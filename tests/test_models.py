@@ -185,3 +185,30 @@ def test_custom_policy_object_and_bad_names():
         get_policy("unfreeze_most")
     with pytest.raises(ModelError, match="no 'backbone' layer"):
         get_policy("frozen_base").apply(model)
+
+
+def test_unusable_weights_files_are_one_line_errors(tmp_path):
+    """A corrupt file and another model's weights: ModelError naming the file, no traceback."""
+    corrupt = tmp_path / "corrupt.h5"
+    corrupt.write_bytes(b"not an HDF5 file" * 64)
+    with pytest.raises(ModelError, match=r"could not load MobileNetV2 weights from .*corrupt\.h5"):
+        create_model("mobilenet_v2", weights=str(corrupt), input_size=32)
+    other = tmp_path / "other.weights.h5"
+    create_model("custom_cnn").save_weights(other)
+    with pytest.raises(ModelError, match=r"could not load MobileNetV2 weights from .*other"):
+        create_model("mobilenet_v2", weights=str(other), input_size=32)
+
+
+@pytest.mark.parametrize("weights", [None, "file"])
+def test_a_bug_building_the_model_keeps_its_traceback(tmp_path, weights_path, weights):
+    """Only loading the weights file is the user's business; a broken constructor is ours."""
+    from cifar.models.weights import build_with_weights, resolve_weights
+
+    def broken(weights):  # a defect: an option MobileNetV2 does not have
+        return keras.applications.MobileNetV2(
+            input_shape=(32, 32, 3), include_top=False, weights=weights, depth_multiplyer=2
+        )
+
+    source = resolve_weights(weights_path if weights == "file" else None)
+    with pytest.raises(TypeError, match="depth_multiplyer"):
+        build_with_weights(broken, source, "MobileNetV2")

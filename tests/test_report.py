@@ -379,3 +379,38 @@ def test_tiny_trainer_run_ends_with_report_and_tensorboard_images(tmp_path, smal
     assert {"epoch_loss", "epoch_accuracy"} <= set(scalars.Tags()["tensors"])
     assert read_image_tags(tb)["confusion_matrix"] == [0, 1]  # one per global epoch
     assert set(read_image_tags(tb / "report")) >= expected_images(run_dir)
+
+
+def test_report_states_the_input_size_the_run_recorded(tmp_path, trained_cnn):
+    """A photo run decoded at 224 px: every size statement of the report says 224x224."""
+    run_dir = make_run_dir(tmp_path, trained_cnn, "photos_224-20250101-120000")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics["model"].update(input_size=224, source_size=224)
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    text = finalize_run(run_dir).read_text()
+    assert "they take raw 224x224 RGB images" in text
+    assert "kept as uint8 at 224x224" in text
+    assert "32x32" not in text
+
+
+def test_cli_evaluate_a_run_trained_on_several_workers(tmp_path, trained_cnn, monkeypatch):
+    """Evaluating is one process: a run trained with strategy multiworker needs no TF_CONFIG."""
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    run_dir = make_run_dir(tmp_path, trained_cnn)
+    config = json.loads((run_dir / "config.json").read_text())
+    (run_dir / "config.json").write_text(json.dumps({**config, "strategy": "multiworker"}))
+    before = json.loads((run_dir / "metrics.json").read_text())["test"]
+    assert cli_main(["evaluate", str(run_dir)]) == 0
+    after = json.loads((run_dir / "metrics.json").read_text())["test"]
+    assert after["accuracy"] == pytest.approx(before["accuracy"])
+    assert json.loads((run_dir / "config.json").read_text())["strategy"] == "multiworker"
+
+
+def test_cli_report_on_a_full_disk_is_one_line(tmp_path, trained_cnn, capsys):
+    """REPORT.md lands on /dev/full (ENOSPC): the CLI's last resort prints one line, exit 2."""
+    run_dir = make_run_dir(tmp_path, trained_cnn)
+    (run_dir / "REPORT.md").symlink_to("/dev/full")
+    assert cli_main(["report", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "No space left on device" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -147,3 +147,17 @@ def test_tflite_and_onnx_runtimes_do_not_import_tensorflow(files):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_in_memory_keras_model_takes_its_own_size_unless_told():
+    """``from_model`` asks the one size rule: a 48 px model outside a run takes 48 px."""
+    import keras
+
+    from cifar.inference.input_size import input_size
+    from cifar.models import create_model
+
+    keras.utils.set_random_seed(1)
+    model = create_model("custom_cnn", input_size=48)
+    assert input_size(model) == 48
+    assert KerasRuntime.from_model(model).input_size == 48
+    assert KerasRuntime.from_model(model, source_size=32).input_size == 32

@@ -23,6 +23,7 @@ from cifar.inference.tflite_runner import (
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER = ROOT / "cifar" / "inference" / "tflite_runner.py"
+IMAGE_FIT = ROOT / "cifar" / "image_fit.py"
 
 
 @pytest.fixture(scope="module")
@@ -134,15 +135,29 @@ def test_runner_module_never_imports_tensorflow(device_dir, image_files, model_f
 
 
 def test_runner_file_works_alone_on_a_device_folder(device_dir, image_files, tmp_path):
-    """Copied next to the model (no repo on the path), as on a Raspberry Pi."""
+    """Copied next to the model with its decode rule, the project not importable: a device."""
     device = tmp_path / "pi"
     shutil.copytree(device_dir, device)
     shutil.copy(RUNNER, device / "tflite_runner.py")
-    out = _run(
-        ["tflite_runner.py", "model_int8.tflite", str(image_files[1]), "--top", "2"], cwd=device
+    shutil.copy(IMAGE_FIT, device / "image_fit.py")
+    # The venv has the project installed (editable): hide it, as on a device.
+    code = textwrap.dedent(
+        f"""
+        import runpy, sys
+        sys.modules["cifar"] = None
+        sys.argv = ["tflite_runner.py", "model_int8.tflite", {str(image_files[1])!r}, "--top", "2"]
+        try:
+            runpy.run_path("tflite_runner.py", run_name="__main__")
+        except SystemExit as exc:
+            assert not exc.code, exc.code
+        print("RULE", sys.modules["image_fit"].__file__)
+        """
     )
+    out = _run(["-c", code], cwd=device)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.count(", ") == 1 and str(image_files[1]) in out.stdout
+    prediction, rule = out.stdout.strip().splitlines()
+    assert prediction.count(", ") == 1 and str(image_files[1]) in prediction
+    assert rule == f"RULE {device / 'image_fit.py'}"
 
 
 def test_runner_reports_bad_files_in_one_line(device_dir, image_files, tmp_path):
@@ -159,3 +174,20 @@ def test_runner_reports_bad_files_in_one_line(device_dir, image_files, tmp_path)
     assert out.returncode == 2 and "does not exist" in out.stderr
     with pytest.raises(RunnerError, match="takes N x 32 x 32 x 3"):
         TFLiteClassifier(device_dir / "model_int8.tflite").predict(np.zeros((1, 8, 8, 3)))
+
+
+def test_runner_decodes_photos_as_the_rest_of_the_project(tmp_path):
+    """A sideways phone photo (EXIF orientation 6), not square: the same pixels both ways."""
+    from cifar.imageio import load_image
+
+    rng = np.random.default_rng(0)
+    stored = Image.fromarray(rng.integers(0, 256, (48, 80, 3), np.uint8))  # 80 wide, 48 high
+    stored.paste((255, 0, 0), (0, 0, 20, 48))  # a red band on the stored left edge
+    exif = stored.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display": the band ends on top
+    path = tmp_path / "sideways.jpg"
+    stored.save(path, "JPEG", exif=exif.tobytes(), quality=95)
+
+    runner = load_images([path], 32)[0]
+    np.testing.assert_array_equal(runner, load_image(path, size=32))
+    assert runner[:4, :, 0].mean() > 200 and runner[:4, :, 1].mean() < 60  # upright: band on top

@@ -8,9 +8,9 @@ import urllib.request
 
 import numpy as np
 import pytest
-from conftest import ROOT, requires_cifar
+from conftest import ROOT, require_chromium, require_playwright, requires_cifar, skip_unless_ci
 
-from benchmarks.bench_web import classify_in_browser, find_chromium, leaves_localhost, write_pngs
+from benchmarks.bench_web import classify_in_browser, leaves_localhost, write_pngs
 from cifar import cli
 from cifar.errors import ConfigError, ModelError
 from cifar.inference.tflite_runner import TFLiteClassifier
@@ -26,7 +26,7 @@ def page(cnn_run, tmp_path_factory):
     try:
         web.write_web_app(cnn_run / "export" / "model_float32.tflite", out)
     except ConfigError as exc:  # no npm, or no registry: the page cannot be built here
-        pytest.skip(f"cannot fetch {web.PACKAGE}@{web.VERSION}: {exc}")
+        skip_unless_ci(f"cannot fetch {web.PACKAGE}@{web.VERSION}: {exc}")
     return out
 
 
@@ -61,13 +61,8 @@ def test_server_sends_wasm_as_wasm_and_refuses_other_folders(page, tmp_path):
 
 @pytest.mark.slow
 def test_browser_classifies_like_litert_without_leaving_localhost(page, trained_cnn, tmp_path):
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (dev extra)")
-    chromium = find_chromium()
-    if chromium is None:
-        pytest.skip(
-            "Debian's chromium is not installed and could not be installed by the test set-up "
-            "(run .ci/install-chromium as root)"
-        )
+    require_playwright()
+    chromium = require_chromium()
     _, data = trained_cnn
     images = data.x_test[:5]
     files = write_pngs(images, tmp_path / "images")

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from cifar.activations.dataset import make_feature_dataset
 from cifar.activations.engines import Engine, choose_engine
-from cifar.activations.split import ModelSplit, split_model
+from cifar.activations.split import CannotSplit, ModelSplit, split_model
 from cifar.activations.store import ActivationCache, array_digest, weights_digest
 from cifar.data.augment import Augmenter
 from cifar.data.order import VIEW_STREAM, stream_key
@@ -102,9 +102,14 @@ class ActivationPlanner:
         d = datasets
         plain = PhaseInputs(model, d.train_epochs(first_epoch, epochs), d.val, "off")
         why = self.refusal()
-        split = None if why else split_model(model)
-        if why is None and split is None:
-            why = "no frozen layers at the input side"
+        split = None
+        if why is None:
+            try:
+                split = split_model(model)
+            except CannotSplit as exc:
+                why = str(exc)
+            else:
+                why = None if split else "no frozen layers at the input side"
         if why is not None:
             if self.config.cache != "off":
                 self.log(f"cache: off for phase {phase_name!r}: {why}")

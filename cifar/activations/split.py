@@ -6,9 +6,12 @@ from dataclasses import dataclass
 
 import keras
 
-from cifar.errors import ModelError
 from cifar.finetuning import BACKBONE
 from cifar.models.folding import fold_frozen_batchnorm
+
+
+class CannotSplit(Exception):
+    """Keras cannot build a prefix and a tail at the cut found; the plain path still works."""
 
 
 @dataclass
@@ -59,6 +62,11 @@ def split_model(model: keras.Model, fold_batchnorm: bool = True) -> ModelSplit |
     Returns None when nothing at the input side is frozen (no gain) or the model has no such
     structure. With ``fold_batchnorm`` the tail's frozen BatchNorm layers are folded into
     their convolutions (:mod:`cifar.models.folding`): the same function, a faster step.
+
+    Raises:
+        CannotSplit: the backbone's graph has no tail Keras can build from the cut (e.g. a
+            layer called twice whose later call reads from before the cut); the caller
+            trains on images instead.
     """
     names = [layer.name for layer in model.layers]
     if BACKBONE not in names:
@@ -99,10 +107,10 @@ def split_model(model: keras.Model, fold_batchnorm: bool = True) -> ModelSplit |
     try:
         inner_prefix = keras.Model(backbone.input, cut_tensor, name="backbone_prefix")
         inner_tail = keras.Model(cut_tensor, backbone.output, name="backbone_tail")
-        if fold_batchnorm:
-            inner_tail = fold_frozen_batchnorm(inner_tail)[0]
-    except Exception as exc:  # a graph Keras cannot split; the plain path still works
-        raise ModelError(f"cannot split the backbone at {cut_name}: {exc}") from exc
+    except ValueError as exc:  # Keras: an output "is not connected to `inputs`"
+        raise CannotSplit(f"cannot split the backbone at {cut_name}: {exc}") from exc
+    if fold_batchnorm:
+        inner_tail = fold_frozen_batchnorm(inner_tail)[0]
     prefix = _chain(model.input, [*pre, _Frozen(inner_prefix)])
     t_in = keras.Input(cut_tensor.shape[1:], name="cached_activations")
     # The tail's backbone part gets the training flag as the full model's backbone does: its

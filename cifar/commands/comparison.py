@@ -19,7 +19,7 @@ import keras
 from cifar.config import TrainConfig, load_config
 from cifar.data import ImageData
 from cifar.errors import CifarError, ConfigError
-from cifar.models import default_input_size
+from cifar.inference.input_size import input_size
 from cifar.report.comparison import render_comparison
 from cifar.report.markdown import dataset_name
 from cifar.trainer import Trainer
@@ -93,7 +93,7 @@ def compare_models(
         row = {
             "model": name,
             "weights": config.model.weights,
-            "input_size": config.model.input_size or default_input_size(name),
+            "input_size": input_size(config.model),
         }
         rows.append(row)
         log(f"compare: {name} ({len(rows)}/{len(configs)})")

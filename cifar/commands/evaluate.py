@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from pathlib import Path
 
 from cifar.errors import CifarError, DataError, ModelError
+from cifar.run_files import (
+    BEST_MODEL,
+    EVALUATION_FILE,
+    LABELS_FILE,
+    METRICS_FILE,
+    read_json,
+    read_labels,
+    write_json,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,10 +44,13 @@ def run(args: argparse.Namespace) -> int:
         raise ModelError(f"model file {args.model} does not exist")
     # TensorFlow loads with these imports: only after the arguments are known to be usable.
     from cifar.evaluation import evaluate_and_save, file_prefix
+    from cifar.inference.input_size import input_size
     from cifar.report import finalize_run
     from cifar.trainer import resume_trainer
 
-    trainer = resume_trainer(run_dir)
+    # Evaluating is one process: the run's training strategy (e.g. multiworker, which needs a
+    # TF_CONFIG cluster) has no say here, as in `cifar export`.
+    trainer = resume_trainer(run_dir, "default")
     if args.data_dir:
         trainer.config.data.data_dir = args.data_dir
     data = trainer.load_data()
@@ -51,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
         model = load_runtime(args.model)
         prefix, image_size, what = file_prefix(args.model), model.input_size, args.model
     else:
-        model = _load_keras(run_dir / "best_model.keras")
-        prefix, image_size, what = "", int(model.input_shape[1]), "best_model.keras"
+        model = _load_keras(run_dir / BEST_MODEL)
+        prefix, image_size, what = "", input_size(model), BEST_MODEL
     print(f"evaluating {what} on {len(data.y_test)} test images from {data.source}")
     headline = evaluate_and_save(
         run_dir,
@@ -65,24 +75,22 @@ def run(args: argparse.Namespace) -> int:
         prefix=prefix,
     )
     if not prefix:
-        _update_metrics(run_dir / "metrics.json", headline)
+        _update_metrics(run_dir / METRICS_FILE, headline)
     for key in ("accuracy", "loss", "top3_accuracy", "macro_f1", "weighted_f1"):
         print(f"{key:<15}{headline[key]:.4f}")
     print(f"{'n':<15}{headline['n']}  ({headline['images_per_second']} images/s)")
-    print(f"wrote {run_dir / (prefix + 'evaluation.json')}")
+    print(f"wrote {run_dir / (prefix + EVALUATION_FILE)}")
     print(f"report: {finalize_run(run_dir)}")
     return 0
 
 
 def _check_labels(run_dir: Path, class_names: list[str]) -> None:
-    labels = run_dir / "labels.txt"
-    if labels.is_file():
-        saved = [line.strip() for line in labels.read_text().splitlines() if line.strip()]
-        if saved != list(class_names):
-            raise DataError(
-                f"the test data's classes ({', '.join(class_names)}) differ from the run's "
-                f"labels.txt ({', '.join(saved)}); pass the data the run was trained on"
-            )
+    saved = read_labels(run_dir / LABELS_FILE)
+    if saved is not None and saved != list(class_names):
+        raise DataError(
+            f"the test data's classes ({', '.join(class_names)}) differ from the run's "
+            f"{LABELS_FILE} ({', '.join(saved)}); pass the data the run was trained on"
+        )
 
 
 def _load_keras(path: Path):
@@ -95,10 +103,6 @@ def _load_keras(path: Path):
 
 def _update_metrics(path: Path, headline: dict) -> None:
     """Replace ``test`` in metrics.json so it agrees with the rewritten evaluation.json."""
-    if not path.is_file():
-        return
-    metrics = json.loads(path.read_text())
-    metrics["test"] = headline
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(metrics, indent=1, default=str))
-    os.replace(tmp, path)
+    metrics = read_json(path, None)
+    if metrics is not None:
+        write_json(path, {**metrics, "test": headline})

@@ -36,7 +36,12 @@ class ImageData:
         digest: sha256 identifying the image content (set by loaders that already know it,
             e.g. a verified on-disk store); :meth:`content_digest` computes it otherwise.
         extra: loader-specific facts (the image folder's layout, which images form the test
-            set) that the run's metrics record.
+            set, ``data_checks``: duplicates and near-copies found and left out) that the run's
+            metrics record.
+        files_train, files_test: each row's file, relative to the image folder (image folders
+            only), so reports and the data audit can name photos.
+        groups_train, groups_test: each row's near-copy group id (image folders only; rows
+            sharing an id are one picture); the validation split keeps groups whole.
     """
 
     x_train: np.ndarray
@@ -48,6 +53,10 @@ class ImageData:
     extra: dict = field(default_factory=dict)
     val_idx: np.ndarray | None = None
     digest: str | None = None
+    files_train: list[str] | None = None
+    files_test: list[str] | None = None
+    groups_train: np.ndarray | None = None
+    groups_test: np.ndarray | None = None
 
     @property
     def num_classes(self) -> int:
@@ -82,6 +91,7 @@ class ImageData:
 
         x_train, y_train, val_idx = self.x_train, self.y_train, self.val_idx
         x_test, y_test = self.x_test, self.y_test
+        rows = {"train": np.arange(len(y_train)), "test": np.arange(len(y_test))}
         if train is not None and train < len(y_train):
             if val_idx is None:
                 idx = stratified_take(y_train, train, seed)
@@ -94,10 +104,10 @@ class ImageData:
                     parts.append(rows[stratified_take(y_train[rows], n, seed)])
                 idx = np.sort(np.concatenate(parts))
                 val_idx = np.flatnonzero(np.isin(idx, parts[1]))
-            x_train, y_train = x_train[idx], y_train[idx]
+            x_train, y_train, rows["train"] = x_train[idx], y_train[idx], idx
         if test is not None and test < len(y_test):
             idx = stratified_take(y_test, test, seed)
-            x_test, y_test = x_test[idx], y_test[idx]
+            x_test, y_test, rows["test"] = x_test[idx], y_test[idx], idx
         return ImageData(
             x_train,
             y_train,
@@ -107,4 +117,17 @@ class ImageData:
             self.source,
             dict(self.extra),
             val_idx,
+            files_train=_take(self.files_train, rows["train"]),
+            files_test=_take(self.files_test, rows["test"]),
+            groups_train=_take(self.groups_train, rows["train"]),
+            groups_test=_take(self.groups_test, rows["test"]),
         )
+
+
+def _take(values: list | np.ndarray | None, rows: np.ndarray) -> list | np.ndarray | None:
+    """``values`` at ``rows`` (a list stays a list), or None."""
+    if values is None:
+        return None
+    if isinstance(values, np.ndarray):
+        return values[rows]
+    return [values[i] for i in rows]

@@ -10,7 +10,8 @@ Three layouts are recognised (class names always come from the folder names):
   carved from ``train/`` (so the reported figure comes from images no decision looked at).
 
 Files are taken recursively inside each class folder; hidden files and files without an image
-extension (``.DS_Store``, ``LICENSE.txt``, scripts) are ignored and counted.
+extension (``.DS_Store``, ``._IMG_1.jpg``, ``Thumbs.db``, ``LICENSE.txt``, scripts) are ignored,
+counted and the first few named (:meth:`FolderLayout.describe_ignored`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,18 @@ from pathlib import Path
 
 from cifar.errors import DataError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+IMAGE_EXTENSIONS = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".bmp",
+    ".gif",
+    ".webp",
+    ".tif",
+    ".tiff",
+    ".heic",
+    ".heif",
+)
 # Folder names (lower case) that name a split rather than a class.
 SPLIT_NAMES = {
     "train": "train",
@@ -88,9 +100,16 @@ class FolderLayout:
             f"validation images: {self.val_source}",
         ]
         if self.ignored:
-            shown = ", ".join(self.ignored[:5]) + (" ..." if len(self.ignored) > 5 else "")
-            lines.append(f"ignored {len(self.ignored)} non-image file(s): {shown}")
+            lines.append(self.describe_ignored())
         return "\n".join(lines)
+
+    def describe_ignored(self, shown: int = 5) -> str:
+        """``ignored N non-image file(s): a, b, ...`` naming the first ``shown`` ("" if none)."""
+        if not self.ignored:
+            return ""
+        names = ", ".join(self.ignored[:shown])
+        more = f" and {len(self.ignored) - shown} more" if len(self.ignored) > shown else ""
+        return f"ignored {len(self.ignored)} non-image file(s): {names}{more}"
 
 
 def is_image_file(path: Path) -> bool:
@@ -123,7 +142,7 @@ def scan_folder(root: str | os.PathLike) -> FolderLayout:
                     "split; keep one."
                 )
             split_dirs[split] = sub
-    ignored = [p.name for p in root.iterdir() if p.is_file() and not p.name.startswith(".")]
+    ignored = sorted(p.name for p in root.iterdir() if p.is_file())
     if not split_dirs:
         class_names = _class_names(root)
         files, skipped = _list_images(root, class_names)
@@ -186,7 +205,7 @@ def _list_images(root: Path, class_names: list[str]) -> tuple[list[tuple[str, in
                 rel = path.relative_to(root).as_posix()
                 if is_image_file(path):
                     files.append((rel, label))
-                elif not file.startswith("."):
+                else:
                     skipped.append(rel)
     return files, skipped
 

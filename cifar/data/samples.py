@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from cifar.data.dataset import ImageData
+from cifar.errors import writing
 
 
 def plot_sample_grid(
@@ -41,8 +42,9 @@ def plot_sample_grid(
                 ax.set_title(name, fontsize=8)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from cifar.data.cifar10 import FOLDER_NAME, TEST_BATCH, TRAIN_BATCHES, load_cifar10
 from cifar.data.dataset import ImageData
+from cifar.data.duplicates import summary_line
 from cifar.data.folder import load_image_folder
 from cifar.data.folder_layout import LAYOUT_HELP, looks_like_image_folder
 from cifar.errors import ConfigError, DataError
@@ -58,12 +59,16 @@ def load_dataset(
             cache_dir=cache_dir,
             skip_bad=cfg.skip_bad_images,
             log=log,
+            duplicates=cfg.duplicates,
+            near_copies=cfg.near_copies,
+            exclude=cfg.exclude,
         )
         log(
             f"data: image folder {data.source}: {data.extra['layout']} layout, "
             f"{len(data.y_train)} training and {len(data.y_test)} test images stored at "
             f"{stored}x{stored}; test images: {data.extra['test_source']}"
         )
+        log(summary_line(data.extra["data_checks"], cfg.data_dir))
     else:
         data = load_cifar10(cfg.data_dir)
     data.extra["dataset"] = kind

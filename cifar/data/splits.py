@@ -13,7 +13,8 @@ from cifar.data.augment import Augmenter
 from cifar.data.dataset import ImageData
 from cifar.data.order import steps_per_epoch
 from cifar.data.pipeline import make_dataset
-from cifar.data.split import stratified_split
+from cifar.data.split import straddling_groups, stratified_group_split, stratified_split
+from cifar.errors import DataError
 
 
 @dataclass
@@ -49,8 +50,13 @@ def build_datasets(data: ImageData, data_config: Any, image_size: int, seed: int
     if data.val_idx is not None:  # the image folder's own validation folder
         val_idx = np.asarray(data.val_idx)
         train_idx = np.setdiff1d(np.arange(len(data.y_train)), val_idx)
+    elif data.groups_train is not None:  # near-copies stay on one side
+        train_idx, val_idx = stratified_group_split(
+            data.y_train, data.groups_train, cfg.val_fraction, seed
+        )
     else:
         train_idx, val_idx = stratified_split(data.y_train, cfg.val_fraction, seed)
+    check_no_group_straddles(data, train_idx, val_idx)
     augmenter = Augmenter(cfg.augment, seed=seed) if cfg.augment.enabled else None
     common = {
         "num_classes": data.num_classes,
@@ -75,6 +81,27 @@ def build_datasets(data: ImageData, data_config: Any, image_size: int, seed: int
     test = make_dataset(data.x_test, data.y_test, **common)
     steps = steps_per_epoch(len(train_idx), cfg.batch_size)
     return Datasets(make_train(0, 1), val, test, data, train_idx, val_idx, steps, make_train)
+
+
+def check_no_group_straddles(data: ImageData, train_idx: np.ndarray, val_idx: np.ndarray) -> None:
+    """Record in ``data.extra["data_checks"]`` that no near-copy group spans two splits.
+
+    A no-op for data without groups. With ``near_copies = "group"`` a straddling group is our
+    bug (the splits are made to prevent it), so it raises DataError rather than train on it.
+    """
+    checks = data.extra.get("data_checks")
+    if data.groups_train is None or data.groups_test is None or checks is None:
+        return
+    groups = np.concatenate([data.groups_train, data.groups_test])
+    test_idx = len(data.groups_train) + np.arange(len(data.groups_test))
+    straddling = straddling_groups(groups, train_idx, val_idx, test_idx)
+    if len(straddling) and checks.get("near_copies") == "group":
+        raise DataError(
+            f"internal error: {len(straddling)} near-copy group(s) straddle the training, "
+            "validation and test splits after a group-aware split"
+        )
+    checks["no_group_straddles_train_val_test"] = len(straddling) == 0
+    checks["straddling_groups_train_val_test"] = len(straddling)
 
 
 def balanced_class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:

@@ -6,8 +6,8 @@
   demo (model lookup, class names, any image format in).
 - :mod:`cifar.inference.keras_model`: a Keras model wrapped for inference (resize inside,
   ``training=False``) and its compiled predict step.
-- :mod:`cifar.inference.tflite_runner`: the LiteRT runner a device copies alone (no TensorFlow,
-  no imports from this project).
+- :mod:`cifar.inference.tflite_runner`: the LiteRT runner a device copies with
+  ``cifar/image_fit.py``, its only import from this project (no TensorFlow).
 
 Nothing is imported here, so ``python -m cifar.inference.tflite_runner`` stays light.
 """

@@ -18,9 +18,14 @@ def build_inference_model(model: keras.Model, source_size: int = 32) -> keras.Mo
     inputs = keras.Input((source_size, source_size, 3), name="image", dtype="float32")
     x = inputs
     if size != source_size:
-        x = keras.layers.Resizing(size, size, interpolation="bilinear", name="resize")(x)
+        x = resize_layer(size)(x)
     outputs = model(x, training=False)
     return keras.Model(inputs, outputs, name=f"{model.name}_inference")
+
+
+def resize_layer(size: int) -> keras.layers.Layer:
+    """The resize from stored images to a model's input: bilinear, as the training pipeline."""
+    return keras.layers.Resizing(size, size, interpolation="bilinear", name="resize")
 
 
 def compiled_predict_step(model: keras.Model) -> Callable:

@@ -3,8 +3,10 @@
 A :class:`Predictor` loads one model file through :func:`cifar.inference.runtimes.load_runtime`
 (``.keras``, SavedModel, ``.tflite`` or ``.onnx``) once, warms it up, and turns images in any
 common format into class probabilities and the top-k classes with their names. Images are decoded
-by :mod:`cifar.imageio` and resized to the runtime's input (32x32 RGB, the CIFAR-10 domain the
-model was trained on); the runtime resizes further inside if the network wants more.
+by :mod:`cifar.imageio` and fitted to the runtime's input (the size
+:func:`cifar.inference.input_size.input_size` gives: the run's stored image size, 32x32 for
+CIFAR-10, the decode size for a photo folder); the runtime resizes further inside if the
+network wants more.
 
 Which model: an explicit path, else ``$CIFAR_MODEL``, else the newest ``runs/*/best_model.keras``,
 else the newest exported file (``runs/*/export/*``, ``models/*.tflite``).
@@ -18,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Sequence
@@ -30,6 +31,15 @@ import numpy as np
 
 from cifar.errors import ModelError
 from cifar.imageio import ImageSource, load_images
+from cifar.run_files import (
+    BEST_MODEL,
+    EXPORT_DIR,
+    LABELS_FILE,
+    METADATA_FILE,
+    read_json,
+    read_labels,
+    run_dir_of,
+)
 
 if TYPE_CHECKING:
     from cifar.inference.runtimes import Runtime
@@ -44,10 +54,6 @@ __all__ = [
 ]
 
 MODEL_ENV = "CIFAR_MODEL"
-BEST_MODEL = "best_model.keras"
-LABELS_FILE = "labels.txt"
-METADATA_FILE = "metadata.json"
-EXPORT_DIR = "export"
 # Exported TFLite variants, best first for serving: exact float, then the smaller approximations.
 TFLITE_PREFERENCE = ("float32", "float16", "dynamic", "int8")
 HOW_TO_GET_A_MODEL = (
@@ -162,10 +168,7 @@ class Predictor:
     def run_dir(self) -> Path | None:
         """The training run the model comes from (``RUN_DIR/best_model.keras`` or
         ``RUN_DIR/export/...``), or None for a file outside a run."""
-        parent = self.path.parent
-        if parent.name == EXPORT_DIR:
-            parent = parent.parent
-        return parent if (parent / "config.json").is_file() else None
+        return run_dir_of(self.path)
 
     def info(self) -> dict[str, Any]:
         """What is served: file, runtime kind, sizes, classes and the package version."""
@@ -293,6 +296,7 @@ def find_class_names(model_path: str | os.PathLike, num_classes: int) -> tuple[l
 
     Raises:
         ModelError: a labels file lists a different number of classes than the model has.
+        RunFileError: a ``metadata.json`` there is not valid JSON.
     """
     path = Path(model_path)
     folders = [path] if path.is_dir() else []
@@ -317,17 +321,12 @@ def find_class_names(model_path: str | os.PathLike, num_classes: int) -> tuple[l
 
 
 def _read_names(folder: Path) -> tuple[list[str], Path] | None:
-    labels = folder / LABELS_FILE
-    if labels.is_file():
-        names = [line.strip() for line in labels.read_text().splitlines() if line.strip()]
-        return names, labels
+    names = read_labels(folder / LABELS_FILE)
+    if names is not None:
+        return names, folder / LABELS_FILE
     metadata = folder / METADATA_FILE
-    if metadata.is_file():
-        try:
-            data = json.loads(metadata.read_text())
-        except json.JSONDecodeError as exc:
-            raise ModelError(f"{metadata} is not valid JSON: {exc}") from exc
-        for key in ("class_names", "labels"):
-            if isinstance(data, dict) and isinstance(data.get(key), list):
-                return [str(n) for n in data[key]], metadata
+    data = read_json(metadata, None)
+    for key in ("class_names", "labels"):
+        if data is not None and isinstance(data.get(key), list):
+            return [str(n) for n in data[key]], metadata
     return None

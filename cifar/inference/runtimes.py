@@ -1,7 +1,8 @@
 """One interface over every model file we produce: ``.keras``, SavedModel, ``.tflite``, ``.onnx``.
 
-Each runtime takes raw RGB images at the stored CIFAR size (32x32, uint8 or float 0..255) and
-returns class probabilities, so evaluation, serving and the export check treat them alike.
+Each runtime takes raw RGB images at the size :func:`cifar.inference.input_size.input_size` gives
+(the run's stored image size: 32x32 for CIFAR-10; uint8 or float 0..255) and returns class
+probabilities, so evaluation, serving and the export check treat them alike.
 TensorFlow is imported only by the runtimes that need it (Keras and SavedModel).
 
 Example:
@@ -11,13 +12,13 @@ Example:
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from pathlib import Path
 
 import numpy as np
 
 from cifar.errors import DataError, ModelError
+from cifar.inference.input_size import input_size
 
 # The device runner (NumPy only until a model loads) keeps one definition of the input contract.
 from cifar.inference.tflite_runner import (
@@ -71,9 +72,9 @@ class Runtime(ABC):
 class KerasRuntime(Runtime):
     """A ``.keras`` file (e.g. ``best_model.keras``) wrapped to take stored-size images.
 
-    ``source_size`` is the size the training images were stored at: by default the one its
-    run recorded (``metrics.json`` beside the file: 32 for CIFAR-10, the model's input size
-    for an image folder), else the model's own input size.
+    ``source_size`` is the size the training images were stored at: by default
+    :func:`~cifar.inference.input_size.input_size` of the run the file sits in (32 for
+    CIFAR-10, the model's input size for an image folder), else of the model itself.
 
     Example:
         >>> runtime = KerasRuntime(Path("runs/x/best_model.keras"))   # a 160x160 MobileNetV2
@@ -88,7 +89,7 @@ class KerasRuntime(Runtime):
 
         if model is None:
             model = load_keras_model(path)
-        source_size = source_size or run_source_size(path) or int(model.input_shape[1])
+        source_size = source_size or input_size(path) or input_size(model)
         self.model = build_inference_model(model, source_size=source_size)
         super().__init__(path, source_size, int(self.model.output_shape[-1]))
         # One traced graph for every batch size: no per-call retracing, no per-image predict().
@@ -96,9 +97,12 @@ class KerasRuntime(Runtime):
 
     @classmethod
     def from_model(
-        cls, model, source_size: int | None = SOURCE_SIZE, path: str | Path = ""
+        cls, model, source_size: int | None = None, path: str | Path = ""
     ) -> KerasRuntime:
-        """Wrap an in-memory Keras model (``path`` only labels it in messages)."""
+        """Wrap an in-memory Keras model (``path`` only labels it in messages).
+
+        ``source_size``: the stored image size it takes; None means the model's own input size.
+        """
         return cls(Path(path or f"{model.name}.keras"), source_size=source_size, model=model)
 
     def _predict_batch(self, images: np.ndarray) -> np.ndarray:
@@ -211,16 +215,6 @@ def runtime_kind(path: str | Path) -> str:
         f"unknown model file type {path.name!r}: expected .keras, .tflite, .onnx or a "
         "SavedModel folder"
     )
-
-
-def run_source_size(model_file: Path) -> int | None:
-    """The stored image size recorded by the run a model file sits in, if any."""
-    metrics = Path(model_file).parent / "metrics.json"
-    try:
-        size = json.loads(metrics.read_text()).get("model", {}).get("source_size")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return int(size) if isinstance(size, int) and size > 0 else None
 
 
 def load_runtime(path: str | Path, source_size: int | None = None) -> Runtime:

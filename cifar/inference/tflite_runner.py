@@ -1,16 +1,18 @@
 """On-device CIFAR-10 classifier for exported ``.tflite`` files: LiteRT, NumPy and Pillow only.
 
-This file is self-contained on purpose: copy it next to ``model.tflite`` and ``labels.txt`` on a
-Raspberry Pi (``pip install ai-edge-litert numpy pillow``) and run::
+It needs no other file of the project but ``cifar/image_fit.py`` (the decode rule it shares
+with :mod:`cifar.imageio`): copy both next to ``model.tflite`` and ``labels.txt`` on a Raspberry
+Pi (``pip install ai-edge-litert numpy pillow``) and run::
 
     python tflite_runner.py model.tflite cat.jpg dog.png
 
 (in the repository: ``python -m cifar.inference.tflite_runner model.tflite cat.jpg``).
 
-It never imports TensorFlow. Images are converted to RGB and resized to the model's input size
-(32x32, the stored CIFAR-10 size the exported model takes); the float models take float32
-0..255 pixels, the int8 model takes uint8 and returns quantised scores, and both
-quantisations are applied here from the parameters stored in the file.
+It never imports TensorFlow. Images are decoded as everywhere else in the project (EXIF
+orientation applied, converted to RGB, short side resized to the model's input size and the
+long side centre-cropped); the float models take float32 0..255 pixels, the int8 model takes
+uint8 and returns quantised scores, and both quantisations are applied here from the
+parameters stored in the file.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+try:  # in the repository, or with the package installed
+    from cifar.image_fit import fit_image
+except ImportError:  # on a device: image_fit.py copied next to this file
+    from image_fit import fit_image
 
 __all__ = [
     "RunnerError",
@@ -168,19 +175,20 @@ def read_labels(path: str | Path | None, num_classes: int) -> list[str]:
 
 
 def load_images(paths: list[str | Path], size: int) -> np.ndarray:
-    """Image files -> uint8 N x size x size x 3 RGB (bilinear resize when the size differs)."""
-    from PIL import Image, UnidentifiedImageError
+    """Image files -> uint8 N x size x size x 3 RGB, by the project's one decode rule.
+
+    Upright (EXIF orientation), short side resized (bilinear) to ``size``, long side
+    centre-cropped: the pixels :func:`cifar.imageio.load_image` gives for the same file.
+    """
+    from PIL import Image
 
     batch = np.empty((len(paths), size, size, 3), np.uint8)
     for i, path in enumerate(paths):
         try:
             with Image.open(path) as img:
-                rgb = img.convert("RGB")
-        except (OSError, UnidentifiedImageError) as exc:
+                batch[i] = np.asarray(fit_image(img, size), np.uint8)
+        except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
             raise RunnerError(f"cannot read image {path}: {exc}") from exc
-        if rgb.size != (size, size):
-            rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
-        batch[i] = np.asarray(rgb, np.uint8)
     return batch
 
 
@@ -195,7 +203,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         prog="tflite_runner", description="Classify image files with an exported .tflite model."
     )
     parser.add_argument("model", help="the .tflite file (float32, float16 or int8)")
-    parser.add_argument("images", nargs="+", help="image files (any size; resized to the input)")
+    parser.add_argument("images", nargs="+", help="image files (any size; fitted to the input)")
     parser.add_argument("--labels", help="labels.txt (default: the one next to the model)")
     parser.add_argument("--top", type=int, default=3, help="how many classes to print")
     parser.add_argument("--threads", type=int, default=None, help="interpreter CPU threads")

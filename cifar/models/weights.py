@@ -131,12 +131,14 @@ def build_with_weights(
 ) -> keras.Model:
     """Call a Keras application ``constructor(weights=...)`` with the weights of ``source``.
 
-    Any failure (download, missing or mismatching file, incompatible weights) becomes one
-    ModelError naming ``label`` and the source; ``hint`` is appended for failed downloads.
+    Failures the user can fix (a failed download; a missing, corrupt, mismatching or
+    incompatible weights file) become one ModelError naming ``label`` and the file; ``hint``
+    is appended for failed downloads. Anything else the constructor raises is a defect and
+    keeps its traceback.
     """
-    try:
-        if source.kind == "none":
-            return constructor(weights=None)
+    if source.kind == "none":
+        return constructor(weights=None)
+    with _weight_file_errors(label, source, hint):
         if source.kind == "download":
             return constructor(weights="imagenet")
         if source.kind == "folder":
@@ -149,16 +151,43 @@ def build_with_weights(
                 return constructor(weights="imagenet")
         except _NotOfficial:
             return constructor(weights=str(source.path))
-    except ModelError:
-        raise
-    except Exception as exc:  # download failure, bad h5 file, shape mismatch
-        offline = (
-            f" Without internet, put Keras's official weights file for it in a folder and set "
-            f"{WEIGHTS_DIR_ENV} (or model.weights) to that folder.{hint}"
-            if source.kind == "download"
-            else ""
-        )
-        raise ModelError(
-            f"could not load {label} weights from {source.describe()}: "
-            f"{type(exc).__name__}: {exc}.{offline}"
-        ) from exc
+
+
+@contextlib.contextmanager
+def _weight_file_errors(label: str, source: WeightsSource, hint: str) -> Iterator[None]:
+    """While active, fetching or reading a weights file fails with one ModelError.
+
+    Keras applications build the network, fetch the file (``file_utils.get_file``) and read it
+    (``model.load_weights``): only those two steps are watched, so an error building the network
+    is not dressed up as a weights problem. Not thread-safe (it swaps what Keras calls).
+    """
+    from keras.src.utils import file_utils
+
+    fetch, load_weights = file_utils.get_file, keras.Model.load_weights
+
+    def get_file(*args, **kwargs):
+        try:
+            return fetch(*args, **kwargs)
+        except (ModelError, _NotOfficial):
+            raise
+        except Exception as exc:  # Keras wraps HTTP/URL errors in a bare Exception
+            raise ModelError(
+                f"could not load {label} weights from {source.describe()}: "
+                f"{type(exc).__name__}: {exc}. Without internet, put Keras's official weights "
+                f"file for it in a folder and set {WEIGHTS_DIR_ENV} (or model.weights) to "
+                f"that folder.{hint}"
+            ) from exc
+
+    def read(model, filepath, *args, **kwargs):
+        try:
+            return load_weights(model, filepath, *args, **kwargs)
+        except (OSError, ValueError) as exc:  # not HDF5, truncated, other layers or shapes
+            raise ModelError(
+                f"could not load {label} weights from {filepath}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    file_utils.get_file, keras.Model.load_weights = get_file, read
+    try:
+        yield
+    finally:
+        file_utils.get_file, keras.Model.load_weights = fetch, load_weights

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cifar.report.run_files import EXPORT_DIR, RunFiles
+from cifar.run_files import EXPORT_DIR, RunFiles
 
 
 def export_artefacts(run: RunFiles) -> list[dict[str, Any]]:

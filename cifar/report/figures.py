@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cifar.report.run_files import RunFiles
+from cifar.run_files import RunFiles
 
 PLOTS_DIR = "plots"
 

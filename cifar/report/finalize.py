@@ -7,9 +7,9 @@ from pathlib import Path
 from cifar.report.figures import make_plots
 from cifar.report.html import write_html
 from cifar.report.markdown import render_markdown
-from cifar.report.run_files import RunFiles
 from cifar.report.runs import collect_runs
 from cifar.report.tensorboard import log_to_tensorboard
+from cifar.run_files import RunFiles
 
 REPORT_MD = "REPORT.md"
 REPORT_HTML = "REPORT.html"

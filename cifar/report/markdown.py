@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from cifar.inference.input_size import input_size
 from cifar.report.artefacts import _number, export_artefacts
 from cifar.report.formatting import _duration, _fmt, _int, _ratio, _size
-from cifar.report.run_files import RunFiles
 from cifar.report.runs import RunSummary, _pretrained, _weights_label
+from cifar.run_files import BEST_MODEL, RunFiles
 
 
 def render_markdown(run: RunFiles, plots: dict[str, Path], runs: list[RunSummary]) -> str:
@@ -171,12 +172,13 @@ def _training(run: RunFiles, rel: dict[str, str]) -> str:
     cfg = run.config.get("data", {})
     aug = cfg.get("augment") or {}
     on = [f"{k} = {v}" for k, v in aug.items() if v not in (False, 0, 0.0, None)]
-    source_size = model.get("source_size", 32)
+    source_size = input_size(run.metrics)
+    stored = f"{source_size}x{source_size}" if source_size else "their stored size"
     size = model.get("input_size", "?")
     resize = (
-        f"resized per batch (bilinear) from {source_size}x{source_size} to {size}x{size}"
+        f"resized per batch (bilinear) from {stored} to {size}x{size}"
         if size != source_size
-        else f"used at their stored {source_size}x{source_size} size"
+        else f"used at their stored {stored} size"
     )
     decoded = (
         "Photos were decoded once at the model's input size (short side resized, then "
@@ -187,7 +189,7 @@ def _training(run: RunFiles, rel: dict[str, str]) -> str:
     lines = [
         "## Preprocessing and training strategy",
         "",
-        f"- {decoded}Images are kept as uint8 at {source_size}x{source_size} and {resize} "
+        f"- {decoded}Images are kept as uint8 at {stored} and {resize} "
         "inside the tf.data pipeline; pixel scaling is part of the model, so exported files take "
         "raw 0-255 RGB.",
         f"- Batch size {cfg.get('batch_size', '?')}; seed {run.config.get('seed', '?')}; "
@@ -408,16 +410,18 @@ def _justification(run: RunFiles, runs: list[RunSummary]) -> str:
 def _deployment(run: RunFiles) -> str:
     rows = export_artefacts(run)
     lines = ["## Deployment artefacts", ""]
-    keras_file = run.run_dir / "best_model.keras"
+    keras_file = run.run_dir / BEST_MODEL
     if keras_file.is_file():
         lines += [
-            f"Trained Keras model `best_model.keras`: {_size(keras_file.stat().st_size)}.",
+            f"Trained Keras model `{BEST_MODEL}`: {_size(keras_file.stat().st_size)}.",
             "",
         ]
     if not rows:
+        size = input_size(run.metrics)
+        takes = f"raw {size}x{size} RGB images" if size else "raw RGB images at the stored size"
         lines.append(
             f"No export yet: run `cifar export {run.run_dir}` to produce SavedModel, TFLite and "
-            "ONNX files (they take raw 32x32 RGB images)."
+            f"ONNX files (they take {takes})."
         )
         return "\n".join(lines)
     check = (

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cifar.report.run_files import _read_json
+from cifar.run_files import METRICS_FILE, read_optional_json
 
 
 @dataclass
@@ -27,9 +27,9 @@ class RunSummary:
 def collect_runs(runs_root: Path) -> list[RunSummary]:
     """Every finished run (a folder with a readable metrics.json) under ``runs_root``."""
     rows = []
-    for metrics_file in sorted(Path(runs_root).glob("*/metrics.json")):
-        metrics = _read_json(metrics_file, None, strict=False)
-        if not isinstance(metrics, dict):
+    for metrics_file in sorted(Path(runs_root).glob(f"*/{METRICS_FILE}")):
+        metrics = read_optional_json(metrics_file)
+        if metrics is None:
             continue
         model = metrics.get("model", {})
         test = metrics.get("test") or {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cifar.report.markdown import _headline_table
-from cifar.report.run_files import RunFiles
+from cifar.run_files import RunFiles
 
 TENSORBOARD_SUBDIR = "report"  # under tensorboard/, beside Keras's train/ and validation/
 

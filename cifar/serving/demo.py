@@ -1,12 +1,13 @@
-"""The Gradio demo: classify one image or a batch, and show the served model's metrics.
+"""The Gradio demo's UI: classify one image or a batch, and show the served model's metrics.
 
 Tabs: **Classify** (upload or paste an image -> the top-3 classes with confidences, example
-images from the CIFAR-10 test set), **Batch** (several images -> a results table) and **Model**
-(what is served, its run's test metrics and confusion matrix). All predictions go through one
-:class:`cifar.inference.predictor.Predictor`, loaded and warmed up before the server starts.
+test images of the model's data set), **Batch** (several images -> a results table) and
+**Model** (what is served, its run's test metrics and confusion matrix). All predictions go
+through one :class:`cifar.inference.predictor.Predictor`, loaded and warmed up before the
+server starts. The examples come from :mod:`cifar.serving.examples`.
 
 Run it with ``python gradio_app.py`` or ``cifar serve gradio`` (both take the options of
-:func:`add_arguments`); ``app.py`` is the Hugging Face Spaces entry.
+:func:`cifar.commands.serve.add_gradio_arguments`); ``app.py`` is the Hugging Face Spaces entry.
 
 Example:
     >>> demo = build_demo(Predictor.load("model.tflite"), examples=write_examples("examples"))
@@ -15,108 +16,26 @@ Example:
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cifar.run_files import (
+    BEST_MODEL,
+    EVALUATION_FILE,
+    METRICS_FILE,
+    read_optional_json,
+)
+
 if TYPE_CHECKING:
     from cifar.inference.predictor import Predictor
 
-__all__ = [
-    "MAX_BATCH_FILES",
-    "add_arguments",
-    "build_demo",
-    "main",
-    "model_summary_markdown",
-    "write_examples",
-]
+__all__ = ["MAX_BATCH_FILES", "TOP_K", "build_demo", "model_summary_markdown"]
 
 MAX_BATCH_FILES = 64
 TOP_K = 3
 BATCH_HEADERS = ["file", "top-1", "p1", "top-2", "p2", "top-3", "p3"]
-
-
-def write_examples(
-    out_dir: str | os.PathLike | None = None,
-    data_dir: str | os.PathLike | None = None,
-    per_class: int = 1,
-    download: bool = False,
-    run_dir: str | os.PathLike | None = None,
-) -> list[Path]:
-    """Write example test images of the served model's data set (``per_class`` per class).
-
-    A model trained on an image folder (its ``run_dir``'s metrics say so) gets copies of that
-    folder's test (or validation) photos as they are. Otherwise they are CIFAR-10 test images
-    as PNG, from the data this machine can load: ``data_dir`` / ``$CIFAR10_DIR``, the Keras
-    cache (``~/.keras/datasets``), or, only with ``download``, a fresh Keras download.
-    Returns the written paths (``NN_<class>.<ext>``), or ``[]`` when no copy is available.
-    Without ``out_dir`` they go to a new temporary folder, so two demos never share one.
-    """
-    import numpy as np
-
-    if out_dir is None:
-        out_dir = tempfile.mkdtemp(prefix="cifar-gradio-examples-")
-    folder_examples = _folder_examples(run_dir, per_class)
-    if folder_examples is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        for old in out.glob("[0-9][0-9]_*"):
-            old.unlink()
-        paths = []
-        for name, file in folder_examples:
-            path = out / f"{len(paths):02d}_{name}{file.suffix.lower()}"
-            shutil.copyfile(file, path)
-            paths.append(path)
-        return paths
-
-    from cifar.data import load_cifar10
-    from cifar.data.cifar10 import FOLDER_NAME, resolve_data_dir
-    from cifar.imageio import encode_png
-
-    source = resolve_data_dir(data_dir)
-    cached = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / FOLDER_NAME
-    if source is None and cached.is_dir():
-        source = cached
-    if source is None and not download:
-        return []
-    data = load_cifar10(source)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for label, name in enumerate(data.class_names):
-        for i in np.flatnonzero(data.y_test == label)[:per_class]:
-            path = out / f"{len(paths):02d}_{name}.png"
-            path.write_bytes(encode_png(data.x_test[i]))
-            paths.append(path)
-    return paths
-
-
-def _folder_examples(run_dir: str | os.PathLike | None, per_class: int) -> list | None:
-    """``(class, file)`` test photos of the image folder a run trained on; None if not one."""
-    if run_dir is None:
-        return None
-    data = (_read_json(Path(run_dir) / "metrics.json") or {}).get("data", {})
-    if data.get("dataset") != "folder" or not Path(str(data.get("source"))).is_dir():
-        return None
-    from cifar.data.folder_layout import scan_folder
-    from cifar.errors import DataError
-
-    try:
-        layout = scan_folder(data["source"])
-    except DataError:
-        return None
-    split = next((s for s in ("test", "val", "train") if s in layout.splits), "train")
-    chosen, seen = [], {}
-    for rel, label in layout.splits[split]:
-        if seen.get(label, 0) < per_class:
-            seen[label] = seen.get(label, 0) + 1
-            chosen.append((layout.class_names[label], layout.root / rel))
-    return chosen
 
 
 def model_summary_markdown(predictor: Predictor) -> str:
@@ -134,7 +53,7 @@ def model_summary_markdown(predictor: Predictor) -> str:
         lines.append("\nThis model file is not inside a training run, so no metrics are shown.")
         return "\n".join(lines)
     lines.append(f"- training run: `{run_dir}`")
-    metrics = _read_json(run_dir / "metrics.json")
+    metrics = read_optional_json(run_dir / METRICS_FILE)
     if metrics:
         model, data = metrics.get("model", {}), metrics.get("data", {})
         params = model.get("total_params")
@@ -219,7 +138,7 @@ def build_demo(
                 gr.Examples(
                     examples=[[str(p)] for p in examples],
                     inputs=image,
-                    label="CIFAR-10 test images",
+                    label="Test images",
                     examples_per_page=len(examples),
                 )
             button.click(classify, inputs=image, outputs=label, api_name="classify")
@@ -239,86 +158,18 @@ def build_demo(
     return demo
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``python gradio_app.py`` and ``cifar serve gradio``."""
-    parser.add_argument(
-        "--model", help="model file (default: $CIFAR_MODEL, else the newest run's model)"
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default local)")
-    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    parser.add_argument(
-        "--share", action="store_true", help="also open a public gradio.live link (off)"
-    )
-    parser.add_argument(
-        "--data-dir", help="CIFAR-10 folder for the example images (default: $CIFAR10_DIR)"
-    )
-    parser.add_argument(
-        "--download-examples",
-        action="store_true",
-        help="download CIFAR-10 with Keras for the examples when no local copy is found",
-    )
-
-
-def launch(args: argparse.Namespace) -> None:
-    """Load the model (refusing to start without one), write the examples, serve the app."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from cifar.errors import CifarError
-    from cifar.inference.predictor import Predictor
-
-    predictor = Predictor.load(args.model, top_k=TOP_K)
-    try:
-        examples = write_examples(
-            data_dir=args.data_dir, download=args.download_examples, run_dir=predictor.run_dir
-        )
-    except CifarError as exc:  # the examples are a nicety: serve without them
-        print(f"no example images: {exc}")
-        examples = []
-    if not examples:
-        print("no example images found (for CIFAR-10 set --data-dir or $CIFAR10_DIR)")
-    demo = build_demo(predictor, examples)
-    print(f"serving {predictor.path} ({predictor.kind}) on http://{args.host}:{args.port}")
-    try:
-        demo.launch(
-            server_name=args.host,
-            server_port=args.port,
-            share=args.share,
-            allowed_paths=[str(Path(p).parent) for p in examples[:1]],
-            ssr_mode=False,
-        )
-    except OSError as exc:  # e.g. the port is taken
-        raise CifarError(f"cannot serve on {args.host}:{args.port}: {exc}") from exc
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python gradio_app.py``: user errors print one line and exit 2."""
-    import sys
-
-    from cifar.errors import CifarError
-
-    parser = argparse.ArgumentParser(description="Gradio demo of a CIFAR-10 classifier.")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        launch(args)
-    except CifarError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
 def _evaluation(predictor: Predictor) -> tuple[dict | None, str]:
     """The run's evaluation of the served file itself, else of the Keras model it came from."""
-    from cifar.evaluation import EVALUATION_FILE, file_prefix
-    from cifar.inference.predictor import BEST_MODEL
+    from cifar.evaluation import file_prefix
 
     run_dir = predictor.run_dir
     if run_dir is None:
         return None, ""
     if predictor.path.name != BEST_MODEL:
-        own = _read_json(run_dir / f"{file_prefix(predictor.path)}{EVALUATION_FILE}")
+        own = read_optional_json(run_dir / f"{file_prefix(predictor.path)}{EVALUATION_FILE}")
         if own:
             return own, f"{predictor.path.name} itself"
-    return _read_json(run_dir / EVALUATION_FILE), f"the run's {BEST_MODEL}"
+    return read_optional_json(run_dir / EVALUATION_FILE), f"the run's {BEST_MODEL}"
 
 
 def _confusion_figure(predictor: Predictor) -> Any:
@@ -329,10 +180,3 @@ def _confusion_figure(predictor: Predictor) -> Any:
 
     names = evaluation.get("class_names") or list(predictor.class_names)
     return confusion_matrix_figure(evaluation["confusion_matrix"], names)
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, json.JSONDecodeError):
-        return None
