@@ -17,6 +17,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--top-k", type=int, default=3, help="classes to print (default 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per image")
+    parser.add_argument(
+        "--tta",
+        type=int,
+        default=1,
+        metavar="N",
+        help="test-time augmentation: average N views of each image (the image, its mirror, "
+        "then crops; costs N inferences per image; default 1 = off)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be at least 1, got {args.top_k}")
-    predictor = Predictor.load(args.model, top_k=args.top_k)
+    predictor = Predictor.load(args.model, top_k=args.top_k, tta=args.tta)
     k = predictor.top_k
     failed = 0
     for image in args.images:

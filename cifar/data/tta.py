@@ -1,16 +1,15 @@
 """Test-time augmentation: fixed views of a batch whose predictions are averaged.
 
 The views are deterministic (no random state), so a TTA figure is reproducible: the image
-itself, its mirror, then a centre crop and four corner crops (each covering ``CROP`` of the
-side, resized back to the input size), and their mirrors. ``views(images, n)`` gives the
-first ``n``. Exports stay single-pass; TTA is an option of evaluation and ``cifar predict``
-that costs ``n`` forward passes per image.
+itself and its mirror (NumPy only), then a centre crop and four corner crops (each covering
+``CROP`` of the side, resized back to the image's size) and their mirrors.
+``views(images, n)`` gives the first ``n``. Exports stay single-pass; TTA is an option of
+evaluation and ``cifar predict`` that costs ``n`` forward passes per image.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
 from cifar.errors import ConfigError
 
@@ -33,16 +32,14 @@ def view_names(n: int) -> list[str]:
 def views(images: np.ndarray, n: int) -> list[np.ndarray]:
     """The first ``n`` TTA views of a uint8 or float batch (N x H x W x 3), same shape and dtype."""
     _check(n)
-    x = tf.convert_to_tensor(images)
-    h, w = int(x.shape[1]), int(x.shape[2])
+    x = np.asarray(images)
     out: list[np.ndarray] = []
     for box in _BOXES:
-        view = x if box is None else _crop(x, box, h, w)
+        view = x if box is None else _like(_crop(x, box), x)
         for mirrored in (False, True):
             if len(out) == n:
                 return out
-            v = tf.reverse(view, axis=[2]) if mirrored else view
-            out.append(_like(v, images))
+            out.append(np.ascontiguousarray(view[:, :, ::-1]) if mirrored else view)
     return out
 
 
@@ -57,19 +54,21 @@ def average(predict, images: np.ndarray, n: int) -> np.ndarray:
     return (total / n).astype(np.float32)
 
 
-def _crop(x: tf.Tensor, box: tuple[float, float], h: int, w: int) -> tf.Tensor:
+def _crop(x: np.ndarray, box: tuple[float, float]) -> np.ndarray:
+    """The crop ``box`` of every image, resized back to the image's size (bilinear)."""
+    import tensorflow as tf  # only crops need it: one pass (n <= 2) never imports it
+
+    n, h, w = x.shape[:3]
     y0, x0 = box[0] * (1 - CROP), box[1] * (1 - CROP)
-    boxes = tf.constant([[y0, x0, y0 + CROP, x0 + CROP]], tf.float32)
-    boxes = tf.repeat(boxes, tf.shape(x)[0], axis=0)
-    idx = tf.range(tf.shape(x)[0])
-    return tf.image.crop_and_resize(tf.cast(x, tf.float32), boxes, idx, (h, w))
+    boxes = np.repeat([[y0, x0, y0 + CROP, x0 + CROP]], n, axis=0).astype(np.float32)
+    idx = np.arange(n, dtype=np.int32)
+    return tf.image.crop_and_resize(x.astype(np.float32), boxes, idx, (h, w)).numpy()
 
 
-def _like(view: tf.Tensor, images: np.ndarray) -> np.ndarray:
-    v = view.numpy() if hasattr(view, "numpy") else np.asarray(view)
-    if np.asarray(images).dtype == np.uint8:
-        return np.clip(np.rint(v), 0, 255).astype(np.uint8)
-    return v.astype(np.asarray(images).dtype)
+def _like(view: np.ndarray, images: np.ndarray) -> np.ndarray:
+    if images.dtype == np.uint8:
+        return np.clip(np.rint(view), 0, 255).astype(np.uint8)
+    return view.astype(images.dtype)
 
 
 def _check(n: int) -> int:

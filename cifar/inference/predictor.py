@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cifar.data.tta import average, view_names
 from cifar.errors import ModelError
 from cifar.imageio import ImageSource, load_images
 from cifar.run_files import (
@@ -111,6 +112,8 @@ class Predictor:
             :func:`find_class_names`).
         top_k: how many classes :meth:`Prediction.to_dict` callers show by default.
         warmup: run one inference now, so the first request is not the slow one.
+        tta: average the probabilities of this many test-time views per image (1: one
+            pass; see :mod:`cifar.data.tta`); costs ``tta`` inferences per image.
 
     Example:
         >>> predictor = Predictor.load("runs/smoke-20250101-120000/best_model.keras")
@@ -124,7 +127,10 @@ class Predictor:
         class_names: Sequence[str] | None = None,
         top_k: int = 3,
         warmup: bool = True,
+        tta: int = 1,
     ) -> None:
+        view_names(tta)  # checks the number of views
+        self.tta = int(tta)
         self.runtime = runtime
         self.path = Path(runtime.path)
         self.input_size = int(runtime.input_size)
@@ -152,12 +158,13 @@ class Predictor:
         warmup: bool = True,
         runs_dir: str | os.PathLike = "runs",
         models_dir: str | os.PathLike = "models",
+        tta: int = 1,
     ) -> Predictor:
         """Load ``model`` (default: see :func:`resolve_model_path`) and warm it up."""
         from cifar.inference.runtimes import load_runtime
 
         path = resolve_model_path(model, runs_dir=runs_dir, models_dir=models_dir)
-        return cls(load_runtime(path), top_k=top_k, warmup=warmup)
+        return cls(load_runtime(path), top_k=top_k, warmup=warmup, tta=tta)
 
     @property
     def kind(self) -> str:
@@ -189,7 +196,7 @@ class Predictor:
     def predict_pixels(self, images: np.ndarray) -> np.ndarray:
         """uint8 N x S x S x 3 RGB at the input size -> float32 N x C probabilities."""
         with self._lock:
-            return np.asarray(self.runtime.predict(images), dtype=np.float32)
+            return average(self.runtime.predict, images, self.tta)
 
     def predict(
         self, images: Sequence[ImageSource], names: Sequence[str] | None = None
