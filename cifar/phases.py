@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 
 import keras
@@ -25,6 +26,12 @@ class Phase:
         optimizer: ``adam``, ``adamw``, ``sgd`` or ``rmsprop``.
         learning_rate: initial learning rate.
         epochs: maximum epochs (early stopping may end the phase sooner).
+        max_images: cap the phase at about this many training images seen: with ``n``
+            training images it runs at most ``ceil(max_images / n)`` epochs (at least
+            ``min_epochs``), so a large folder gets fewer, longer epochs and the phase's cost
+            stays bounded; 0 disables the cap. The Trainer resolves it once the data is
+            loaded, and ``config.json`` records the resulting ``epochs``.
+        min_epochs: fewest epochs ``max_images`` may leave.
         patience: early-stopping patience in epochs (0 disables early stopping).
         monitor: metric watched by early stopping (best weights are restored at the end).
         schedule: ``constant`` or ``cosine`` (cosine decay over the phase's steps).
@@ -43,6 +50,8 @@ class Phase:
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     epochs: int = 10
+    max_images: int = 0
+    min_epochs: int = 3
     patience: int = 3
     monitor: str = "val_loss"
     schedule: str = "constant"
@@ -65,6 +74,8 @@ class Phase:
         checks = [
             (bool(self.name), "name", "must not be empty"),
             (self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}"),
+            (self.max_images >= 0, "max_images", "must be >= 0 (0: no cap)"),
+            (self.min_epochs >= 1, "min_epochs", "must be >= 1"),
             (self.learning_rate > 0, "learning_rate", f"must be > 0, got {self.learning_rate}"),
             (self.patience >= 0, "patience", f"must be >= 0, got {self.patience}"),
             (self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}"),
@@ -85,6 +96,20 @@ class Phase:
             self.policy  # noqa: B018 - resolving the policy validates its name
         except ConfigError as exc:
             raise ConfigError(f"invalid configuration: {key}.trainable: {exc}") from None
+
+    def capped_to(self, n_train: int) -> Phase:
+        """This phase with ``epochs`` capped by ``max_images`` for ``n_train`` images."""
+        if not self.max_images or n_train <= 0:
+            return self
+        cap = max(self.min_epochs, -(-self.max_images // n_train))
+        epochs = min(self.epochs, cap)
+        if epochs == self.epochs:
+            return self
+        # The warm-up keeps its share of the phase (and at least leaves one epoch to decay).
+        warmup = min(round(self.warmup_epochs * epochs / self.epochs), epochs - 1)
+        if self.warmup_epochs:
+            warmup = max(warmup, 1)
+        return dataclasses.replace(self, epochs=epochs, warmup_epochs=warmup)
 
     def make_early_stopping(self) -> keras.callbacks.Callback | None:
         """This phase's resumable early stopping on ``monitor`` (None when ``patience`` is 0)."""

@@ -200,6 +200,8 @@ class Trainer:
         keras.utils.set_random_seed(self.config.seed)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.datasets = self.build_datasets()
+        n_train = len(self.datasets.train_idx)
+        self.config.phases = [p.capped_to(n_train) for p in self.config.phases]
         with self.strategy.scope():
             self.model = self.build_model()
 

@@ -163,3 +163,15 @@ def test_predictor_averages_tta_views():
     pixels = rng.integers(0, 256, (3, 24, 24, 3), dtype=np.uint8)
     expected = (one.predict_pixels(pixels) + one.predict_pixels(pixels[:, :, ::-1])) / 2
     np.testing.assert_allclose(two.predict_pixels(pixels), expected, atol=1e-6)
+
+
+def test_max_images_caps_the_epochs_of_a_large_folder():
+    from cifar.phases import Phase
+
+    phase = Phase(name="f", epochs=12, max_images=9000, min_epochs=3, schedule="cosine")
+    phase.warmup_epochs = 2
+    assert phase.capped_to(600) is phase  # 15 epochs' worth: the 12 stand
+    big = phase.capped_to(2000)  # ceil(9000 / 2000) = 5 epochs
+    assert (big.epochs, big.warmup_epochs) == (5, 1)
+    assert phase.capped_to(10_000).epochs == 3  # never below min_epochs
+    big.validate()
