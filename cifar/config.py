@@ -138,6 +138,8 @@ class TrainConfig:
             cached activations, 1 on images), rounded down to a divisor of the epoch's steps.
         jit_compile: XLA-compile the train step (Keras ``jit_compile``).
         report: write plots, TensorBoard images and REPORT.md/HTML when the run ends.
+        tta: also measure test-time augmentation over this many views of each test image
+            (1: off); the headline stays the single pass an export delivers.
         strategy: ``"default"`` (one device), ``"mirrored"`` (every GPU of this machine) or
             ``"multiworker"`` (one process per machine, cluster from ``TF_CONFIG``).
     """
@@ -151,6 +153,7 @@ class TrainConfig:
     steps_per_execution: int = 0
     jit_compile: bool = False
     report: bool = True
+    tta: int = 1
     strategy: str = "default"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -174,6 +177,7 @@ class TrainConfig:
             "cache_engine",
             f"must be one of {', '.join(ENGINES)}",
         )
+        _check(1 <= self.tta <= 12, "tta", "must be between 1 (off) and 12 views")
         _check(self.steps_per_execution >= 0, "steps_per_execution", "must be >= 0 (0: automatic)")
         _check(
             self.strategy in STRATEGY_NAMES,

@@ -283,7 +283,14 @@ class Trainer:
 
         d, batch_size = self.datasets.data, max(self.config.data.batch_size, 64)
         return evaluate_and_save(
-            self.run_dir, self.model, d.x_test, d.y_test, d.class_names, self.image_size, batch_size
+            self.run_dir,
+            self.model,
+            d.x_test,
+            d.y_test,
+            d.class_names,
+            self.image_size,
+            batch_size,
+            tta=self.config.tta,
         )
 
     def _finish(self, training_seconds: float) -> dict:
