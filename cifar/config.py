@@ -52,6 +52,10 @@ class DataConfig:
         class_weight: ``"balanced"`` weights each class's loss by ``n / (classes * count)``
             (scikit-learn's rule) for imbalanced data; None weights every image alike.
         batch_size: images per training step.
+        stored_size: decode image-folder photos once at this size (short side, centre
+            square) instead of the input size, so random-resized crops
+            (``augment.crop_scale``) keep full resolution; validation, test and prediction
+            see the whole stored square resized to the input. None stores at the input size.
         train_subset: use about this many training images (stratified); None uses all.
         test_subset: evaluate on about this many test images; None uses all.
         augment: training-only augmentation.
@@ -67,6 +71,7 @@ class DataConfig:
     exclude: str | None = None
     class_weight: str | None = None
     batch_size: int = 32
+    stored_size: int | None = None
     train_subset: int | None = None
     test_subset: int | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -158,6 +163,8 @@ class TrainConfig:
             cached activations, 1 on images), rounded down to a divisor of the epoch's steps.
         jit_compile: XLA-compile the train step (Keras ``jit_compile``).
         report: write plots, TensorBoard images and REPORT.md/HTML when the run ends.
+        tta: also measure test-time augmentation over this many views of each test image
+            (1: off); the headline stays the single pass an export delivers.
         strategy: ``"default"`` (one device), ``"mirrored"`` (every GPU of this machine) or
             ``"multiworker"`` (one process per machine, cluster from ``TF_CONFIG``).
     """
@@ -171,6 +178,7 @@ class TrainConfig:
     steps_per_execution: int = 0
     jit_compile: bool = False
     report: bool = True
+    tta: int = 1
     strategy: str = "default"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -195,6 +203,7 @@ class TrainConfig:
             "cache_engine",
             f"must be one of {', '.join(ENGINES)}",
         )
+        _check(1 <= self.tta <= 12, "tta", "must be between 1 (off) and 12 views")
         _check(self.steps_per_execution >= 0, "steps_per_execution", "must be >= 0 (0: automatic)")
         _check(
             self.strategy in STRATEGY_NAMES,
@@ -237,12 +246,17 @@ class TrainConfig:
             "not supported with strategy 'multiworker' (its train step has no sample weights)",
         )
         _check(self.data.batch_size >= 1, "data.batch_size", "must be >= 1")
+        stored = self.data.stored_size
+        _check(stored is None or stored >= 32, "data.stored_size", "must be >= 32 or unset")
         for key in ("train_subset", "test_subset"):
             value = getattr(self.data, key)
             _check(value is None or value >= 10, f"data.{key}", "must be >= 10 or unset")
         aug = self.data.augment
         _check(aug.crop_padding >= 0, "data.augment.crop_padding", "must be >= 0")
         _check(aug.cached_views >= 0, "data.augment.cached_views", "must be >= 0")
+        _check(0 <= aug.crop_scale < 1, "data.augment.crop_scale", "must be in [0, 1)")
+        _check(aug.crop_aspect >= 1, "data.augment.crop_aspect", "must be >= 1")
+        _check(0 <= aug.color < 1, "data.augment.color", "must be in [0, 1)")
         _check(0 <= aug.randaugment <= 1, "data.augment.randaugment", "must be in [0, 1]")
         _check(aug.mixup >= 0 and aug.cutmix >= 0, "data.augment.mixup", "alphas must be >= 0")
         known = list_models()

@@ -66,6 +66,25 @@ def predict_images(model, images: np.ndarray, image_size: int, batch_size: int =
     return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
 
 
+def predict_tta(
+    model, images: np.ndarray, image_size: int, views: int, batch_size: int = 64
+) -> np.ndarray:
+    """Class probabilities averaged over ``views`` test-time views (see :mod:`cifar.data.tta`).
+
+    The views are drawn from the stored images one batch at a time (crops at full stored
+    resolution), then predicted as :func:`predict_images` does.
+    """
+    from cifar.data import tta
+
+    chunks = []
+    for i in range(0, len(images), batch_size):
+        chunk = np.asarray(images[i : i + batch_size])
+        chunks.append(
+            tta.average(lambda v: predict_images(model, v, image_size, batch_size), chunk, views)
+        )
+    return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+
+
 def compute_metrics(
     y_true: np.ndarray, probs: np.ndarray, class_names: list[str]
 ) -> dict[str, Any]:
@@ -191,6 +210,7 @@ def evaluate_and_save(
     image_size: int,
     batch_size: int = 64,
     prefix: str = "",
+    tta: int = 1,
 ) -> dict:
     """Evaluate ``model`` on the test set and write the detailed results into ``run_dir``.
 
@@ -207,10 +227,14 @@ def evaluate_and_save(
         image_size: the Keras model's input size (ignored for runtimes, which resize inside).
         batch_size: images per prediction step.
         prefix: file-name prefix, so an exported model's results sit beside the Keras ones.
+        tta: with more than 1, also measure test-time augmentation over this many views
+            (:mod:`cifar.data.tta`); the headline stays the single pass (what an export
+            delivers) and ``tta`` records the averaged views' accuracy, loss and time.
 
     Returns:
         The headline metrics (``accuracy``, ``loss``, ``top3_accuracy``, ``macro_f1``,
-        ``weighted_f1``, ``n``, ...) plus ``model_kind``, ``seconds`` and ``images_per_second``.
+        ``weighted_f1``, ``n``, ...) plus ``model_kind``, ``seconds`` and ``images_per_second``
+        (and ``tta`` when asked).
     """
     run_dir = Path(run_dir)
     y_test = np.asarray(y_test, dtype=np.int64).reshape(-1)
@@ -227,6 +251,18 @@ def evaluate_and_save(
         "seconds": round(seconds, 3),
         "images_per_second": round(len(y_test) / seconds, 1) if seconds > 0 else None,
     }
+    if tta > 1:
+        start = time.perf_counter()
+        tta_probs = predict_tta(model, x_test, image_size, tta, batch_size)
+        tta_seconds = time.perf_counter() - start
+        tta_head = compute_metrics(y_test, tta_probs, class_names)["headline"]
+        headline["tta"] = {
+            "views": tta,
+            "accuracy": tta_head["accuracy"],
+            "loss": tta_head["loss"],
+            "seconds": round(tta_seconds, 3),
+            "cost": round(tta_seconds / seconds, 2) if seconds > 0 else None,
+        }
     result["headline"] = headline
     result["model"] = {"kind": kind, "image_size": int(image_size), "batch_size": batch_size}
     run_dir.mkdir(parents=True, exist_ok=True)

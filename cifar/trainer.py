@@ -203,6 +203,8 @@ class Trainer:
         keras.utils.set_random_seed(self.config.seed)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.datasets = self.build_datasets()
+        n_train = len(self.datasets.train_idx)
+        self.config.phases = [p.capped_to(n_train) for p in self.config.phases]
         with self.strategy.scope():
             self.model = self.build_model()
 
@@ -291,7 +293,14 @@ class Trainer:
 
         d, batch_size = self.datasets.data, max(self.config.data.batch_size, 64)
         return evaluate_and_save(
-            self.run_dir, self.model, d.x_test, d.y_test, d.class_names, self.image_size, batch_size
+            self.run_dir,
+            self.model,
+            d.x_test,
+            d.y_test,
+            d.class_names,
+            self.image_size,
+            batch_size,
+            tta=self.config.tta,
         )
 
     def calibrate(self):

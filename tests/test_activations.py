@@ -231,13 +231,21 @@ def test_corrupted_or_truncated_cache_is_rebuilt(tmp_path):
     assert len(calls) == 4 and "no matching checksum record" in logs[-2]
 
 
-def test_cached_augmented_views(tmp_path, small_data):
+@pytest.mark.parametrize(
+    ("augment", "size"),
+    [
+        ({"flip": True, "crop_padding": 4, "cached_views": 3}, 32),
+        # the photo recipe's views: random-resized crops drawn from the stored images and
+        # resized straight to a larger input, with colour changes
+        ({"flip": True, "crop_scale": 0.4, "color": 0.2, "cached_views": 3}, 48),
+    ],
+)
+def test_cached_augmented_views(tmp_path, small_data, augment, size):
 
     from cifar.data.augment import Augmenter
     from cifar.data.order import VIEW_STREAM, stream_key
     from cifar.data.pipeline import prepare_images
 
-    augment = {"flip": True, "crop_padding": 4, "cached_views": 3}
     cfg = mnv2_config(
         tmp_path,
         FROZEN,
@@ -245,6 +253,7 @@ def test_cached_augmented_views(tmp_path, small_data):
         cache_dtype="float32",
         cache_engine="tensorflow",  # compared with the TensorFlow prefix below, to 1e-4
     )
+    cfg.model.input_size = size
     trainer = Recording(cfg, data=small_data.subset(train=60, test=20))
     trainer.prepare()
     phase = trainer.config.phases[0]
@@ -261,7 +270,7 @@ def test_cached_augmented_views(tmp_path, small_data):
     for view in range(3):
         aug = Augmenter(trainer.config.data.augment, seed=trainer.config.seed)
         key = stream_key(trainer.config.seed, VIEW_STREAM, view, 0)
-        expected = split.prefix(prepare_images(images, 32, aug, key))
+        expected = split.prefix(prepare_images(images, size, aug, key))
         cached = np.load(
             next(
                 p
@@ -270,10 +279,14 @@ def test_cached_augmented_views(tmp_path, small_data):
             ),
             mmap_mode="r",
         )
-        np.testing.assert_allclose(cached[view * n : (view + 1) * n], expected, atol=1e-4)
+        np.testing.assert_allclose(
+            cached[view * n : (view + 1) * n], expected, atol=1e-4, rtol=1e-4
+        )
     # an epoch shows every image once, as one of its views; views vary across images
     labels = np.concatenate([np.argmax(y, 1) for _, y in inputs.train])
     assert len(labels) == n and sorted(labels) == sorted(d.data.y_train[d.train_idx])
+    if size != 32:
+        return
     cfg_mix = mnv2_config(tmp_path, FROZEN, data={"augment": {"mixup": 0.2, "cached_views": 3}})
     mixer = Recording(cfg_mix, data=small_data.subset(train=60, test=20))
     mixer.prepare()

@@ -36,6 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "else the model's recorded threshold, else none)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object per image")
+    parser.add_argument(
+        "--tta",
+        type=int,
+        default=1,
+        metavar="N",
+        help="test-time augmentation: average N views of each image (the image, its mirror, "
+        "then crops; costs N inferences per image; default 1 = off)",
+    )
 
 
 def split_model_and_images(args: argparse.Namespace) -> tuple[str | None, list[str]]:
@@ -62,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be at least 1, got {args.top_k}")
     model, images = split_model_and_images(args)
-    predictor = Predictor.load(model, top_k=args.top_k, min_confidence=args.min_confidence)
+    predictor = Predictor.load(
+        model, top_k=args.top_k, min_confidence=args.min_confidence, tta=args.tta
+    )
     if predictor.min_confidence is None:
         print(f"note: {predictor.threshold.describe()}", file=sys.stderr)
     k = predictor.top_k

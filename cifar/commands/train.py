@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import argparse
 
+# What `cifar train` runs when no experiment is named, by the kind of data it is given.
+PHOTO_RECIPE = "photos"
+REFERENCE_RECIPE = "mobilenetv2_finetune"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``cifar train``."""
-    parser.add_argument("experiment", nargs="?", help="experiment name (e.g. smoke) or .toml path")
+    parser.add_argument(
+        "experiment",
+        nargs="?",
+        help="experiment name (e.g. smoke) or .toml path; default: the photo recipe "
+        f"({PHOTO_RECIPE}) for an image folder, the reference recipe ({REFERENCE_RECIPE}) "
+        "for CIFAR-10",
+    )
     add_config_arguments(parser, "e.g. --set phases.1.epochs=5")
     parser.add_argument(
         "--strategy",
@@ -70,12 +80,11 @@ def run(args: argparse.Namespace) -> int:
             )
         trainer = resume_trainer(args.resume, args.strategy)
     else:
-        if not args.experiment:
-            raise ConfigError("name an experiment (cifar train --list shows them) or --resume")
+        experiment = args.experiment or default_experiment(args.data_dir)
         overrides = config_overrides(args)
         if args.strategy:
             overrides.append(f"strategy={_toml_string(args.strategy)}")
-        config = load_config(args.experiment, overrides)
+        config = load_config(experiment, overrides)
         trainer = Trainer(config, run_dir=args.run_dir)
     # The Trainer built the strategy before anything else ran TensorFlow operations, as
     # MultiWorkerMirroredStrategy requires; nothing above may run one.
@@ -86,6 +95,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"\ninterrupted; continue with: cifar train --resume {trainer.shared_run_dir}")
         return 130
     return 0
+
+
+def default_experiment(data_dir: str | None) -> str:
+    """The recipe for ``cifar train`` without an experiment: photos or CIFAR-10's reference."""
+    from cifar.data.sources import detect_dataset
+
+    kind = detect_dataset(data_dir) if data_dir else "cifar10"
+    name = PHOTO_RECIPE if kind == "folder" else REFERENCE_RECIPE
+    what = "an image folder" if kind == "folder" else "CIFAR-10"
+    print(f"experiment: {name} (the default for {what}; name another to change it)", flush=True)
+    return name
 
 
 def _toml_string(value: str) -> str:

@@ -25,7 +25,7 @@ def prepare_images(
     """uint8 batch -> float32 0..255 at ``image_size``, augmented first (with RNG ``key``)."""
     x = tf.cast(images, tf.float32)
     if augmenter is not None:
-        x = augmenter.images(x, key)
+        x = augmenter.images(x, key, image_size)
     return resize_images(x, image_size)
 
 

@@ -50,9 +50,10 @@ def load_dataset(
     if kind == "folder":
         if not cfg.data_dir:
             raise ConfigError("invalid configuration: data.data_dir: required for 'folder'")
+        stored = max(cfg.stored_size or image_size, image_size)
         data = load_image_folder(
             cfg.data_dir,
-            image_size=image_size,
+            image_size=stored,
             test_fraction=cfg.test_fraction,
             seed=seed,
             cache_dir=cache_dir,
@@ -64,8 +65,8 @@ def load_dataset(
         )
         log(
             f"data: image folder {data.source}: {data.extra['layout']} layout, "
-            f"{len(data.y_train)} training and {len(data.y_test)} test images at "
-            f"{image_size}x{image_size}; test images: {data.extra['test_source']}"
+            f"{len(data.y_train)} training and {len(data.y_test)} test images stored at "
+            f"{stored}x{stored}; test images: {data.extra['test_source']}"
         )
         log(summary_line(data.extra["data_checks"], cfg.data_dir))
     else:

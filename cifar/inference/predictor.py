@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cifar.data.tta import average, view_names
 from cifar.errors import ModelError
 from cifar.imageio import ImageSource, load_images
 from cifar.inference.confidence import ConfidenceThreshold, find_min_confidence
@@ -147,6 +148,8 @@ class Predictor:
         warmup: run one inference now, so the first request is not the slow one.
         min_confidence: a threshold set by hand; None: the model's own, found by
             :func:`cifar.inference.confidence.find_min_confidence` (``threshold`` says which).
+        tta: average the probabilities of this many test-time views per image (1: one
+            pass; see :mod:`cifar.data.tta`); costs ``tta`` inferences per image.
 
     Example:
         >>> predictor = Predictor.load("runs/smoke-20250101-120000/best_model.keras")
@@ -161,7 +164,10 @@ class Predictor:
         top_k: int = 3,
         warmup: bool = True,
         min_confidence: float | None = None,
+        tta: int = 1,
     ) -> None:
+        view_names(tta)  # checks the number of views
+        self.tta = int(tta)
         self.runtime = runtime
         self.path = Path(runtime.path)
         self.input_size = int(runtime.input_size)
@@ -191,6 +197,7 @@ class Predictor:
         runs_dir: str | os.PathLike = "runs",
         models_dir: str | os.PathLike | None = None,
         min_confidence: float | None = None,
+        tta: int = 1,
     ) -> Predictor:
         """Load ``model`` (default: see :func:`resolve_model_path`) and warm it up.
 
@@ -199,7 +206,9 @@ class Predictor:
         from cifar.inference.runtimes import load_runtime
 
         path = resolve_model_path(model, runs_dir=runs_dir, models_dir=models_dir)
-        return cls(load_runtime(path), top_k=top_k, warmup=warmup, min_confidence=min_confidence)
+        return cls(
+            load_runtime(path), top_k=top_k, warmup=warmup, min_confidence=min_confidence, tta=tta
+        )
 
     @property
     def kind(self) -> str:
@@ -238,7 +247,7 @@ class Predictor:
     def predict_pixels(self, images: np.ndarray) -> np.ndarray:
         """uint8 N x S x S x 3 RGB at the input size -> float32 N x C probabilities."""
         with self._lock:
-            return np.asarray(self.runtime.predict(images), dtype=np.float32)
+            return average(self.runtime.predict, images, self.tta)
 
     def predict(
         self, images: Sequence[ImageSource], names: Sequence[str] | None = None

@@ -1,0 +1,175 @@
+"""Photo recipes compared: test accuracy, whole-command time and peak RSS per data set and seed.
+
+Usage: python benchmarks/photo_recipes.py --data ../shared/data/clothing10 \
+           --data ../shared/data/cats_and_dogs_filtered --recipe photos \
+           --recipe photos_finetune_224 --seeds 1 2 3 [--set KEY=VALUE ...] [--write]
+
+Each (recipe, data set, seed) is one ``cifar train RECIPE --data-dir DIR --set seed=S`` in a
+child process with a fresh, empty runs folder (so every figure includes decoding the photos
+and filling the activation cache, as a user's first run does). The script reads the run's
+``metrics.json`` for the test accuracy (the data set's own test folder, or the split the tool
+carved: never used for a decision) and the best validation accuracy, times the whole command
+and takes its peak RSS from the kernel (``wait4``). ``--recipe NAME:KEY=VALUE,KEY=VALUE``
+runs a variant of a recipe under a name of its own. Per recipe and data set it prints the mean
+over seeds with the spread (lowest and highest). Runs are sequential: run it on a quiet
+machine, as the times are part of the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import mean
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlog import machine_line, run, write_section  # noqa: E402
+
+
+@dataclass
+class Result:
+    """One finished run."""
+
+    recipe: str
+    data: str
+    seed: int
+    accuracy: float
+    val_accuracy: float | None
+    seconds: float
+    peak_rss_mb: float
+    n_test: int
+
+
+def parse_recipe(spec: str) -> tuple[str, str, list[str]]:
+    """``NAME`` or ``NAME:K=V,K=V`` -> (label, experiment, overrides)."""
+    name, _, rest = spec.partition(":")
+    overrides = [item for item in rest.split(",") if item]
+    label = name + (f" ({', '.join(overrides)})" if overrides else "")
+    return label, name, overrides
+
+
+def train_once(
+    experiment: str, data_dir: str, seed: int, overrides: list[str], cache: str | None = None
+) -> tuple:
+    """Run one ``cifar train`` in a child process: (metrics, seconds, peak RSS in MB).
+
+    ``cache``: a runs folder shared between runs, so that decoded photos and cached
+    activations are reused (for exploring; such times leave out what was reused).
+    """
+    with tempfile.TemporaryDirectory(prefix="photo-recipes-") as tmp:
+        run_dir = Path(cache or tmp) / f"run-{Path(tmp).name}"
+        runs = cache or tmp
+        cmd = [sys.executable, "-m", "cifar.cli", "train", experiment, "--data-dir", data_dir]
+        cmd += ["--run-dir", str(run_dir), "--set", f'runs_dir="{runs}"', "--set", f"seed={seed}"]
+        for item in overrides:
+            cmd += ["--set", item]
+        log = Path(tmp) / "train.log"
+        t0 = time.perf_counter()
+        with log.open("w") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+            _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            tail = log.read_text().splitlines()[-15:]
+            raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n" + "\n".join(tail))
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        metrics["best_val_accuracy"] = best_val_accuracy(run_dir / "history.csv")
+        return metrics, seconds, usage.ru_maxrss / 1024
+
+
+def best_val_accuracy(history_csv: Path) -> float | None:
+    """Highest validation accuracy of any epoch in the run's ``history.csv``."""
+    import csv
+
+    if not history_csv.is_file():
+        return None
+    with history_csv.open() as fh:
+        values = [float(row["val_accuracy"]) for row in csv.DictReader(fh)]
+    return max(values) if values else None
+
+
+def summary_rows(results: list[Result]) -> list[str]:
+    """One Markdown table row per (recipe, data set): mean and spread over the seeds."""
+    rows = []
+    keys = list(dict.fromkeys((r.recipe, r.data) for r in results))
+    for recipe, data in keys:
+        group = [r for r in results if (r.recipe, r.data) == (recipe, data)]
+        acc = [100 * r.accuracy for r in group]
+        seeds = ", ".join(str(r.seed) for r in group)
+        spread = f"{min(acc):.2f}–{max(acc):.2f}" if len(acc) > 1 else "(one seed)"
+        rows.append(
+            f"| {Path(data).name} | {recipe} | {mean(acc):.2f}% | {spread} | {seeds} | "
+            f"{group[0].n_test} | {_minutes(mean(r.seconds for r in group))} | "
+            f"{max(r.peak_rss_mb for r in group) / 1024:.1f} GB |"
+        )
+    return rows
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {int(round(seconds % 60)):02d} s"
+
+
+def main() -> None:
+    """Run every recipe on every data set and seed, print (and optionally write) the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", action="append", required=True, help="an image folder")
+    parser.add_argument("--recipe", action="append", required=True, help="NAME[:K=V,K=V]")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42])
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument(
+        "--cache",
+        help="share this runs folder between runs (decoded photos and activations are reused: "
+        "for exploring, not for timing)",
+    )
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    args = parser.parse_args()
+    if args.write and args.cache:
+        parser.error("--write measures whole commands: drop --cache")
+    results: list[Result] = []
+    for spec in args.recipe:
+        label, experiment, extra = parse_recipe(spec)
+        for data_dir in args.data:
+            for seed in args.seeds:
+                metrics, seconds, rss = train_once(
+                    experiment, data_dir, seed, [*args.overrides, *extra], args.cache
+                )
+                head = metrics["test"]
+                r = Result(
+                    label,
+                    data_dir,
+                    seed,
+                    head["accuracy"],
+                    metrics["best_val_accuracy"],
+                    seconds,
+                    rss,
+                    head.get("n", metrics["data"]["n_test"]),
+                )
+                results.append(r)
+                val = f"{100 * r.val_accuracy:.2f}%" if r.val_accuracy is not None else "n/a"
+                print(
+                    f"{label} | {Path(data_dir).name} | seed {seed}: test {100 * r.accuracy:.2f}% "
+                    f"(val {val}), {_minutes(seconds)}, peak RSS {rss / 1024:.2f} GB",
+                    flush=True,
+                )
+    header = [
+        "| data set | recipe | test accuracy (mean) | lowest–highest | seeds | test images "
+        "| whole command (mean) | peak RSS (max) |",
+        "|---|---|---:|---|---|---:|---:|---:|",
+    ]
+    table = header + summary_rows(results)
+    print("\n".join(table))
+    if args.write:
+        lines = [machine_line(), "", *table]
+        write_section("photo_recipes", "Photo recipes", lines)
+
+
+if __name__ == "__main__":
+    run(main)
