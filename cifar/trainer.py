@@ -232,9 +232,9 @@ class Trainer:
         for index in range(state.start_phase, len(self.config.phases)):
             self._run_phase(self.config.phases[index], index, state.phase_resume(index))
         training_seconds = state.training_seconds()
-        # Only the chief's model is kept: it alone fits T (the others save an unused copy).
-        if self.role.is_chief:
-            self.folded = self.calibrate()
+        # Every worker fits T on the same validation predictions, so all end with the same
+        # (folded) weights, as after every step; only the chief's copy is kept.
+        self.folded = self.calibrate()
         self.model.save(self.run_dir / run_files.BEST_MODEL)
         if self.role.is_chief:
             from cifar.trust import write_record
