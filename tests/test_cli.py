@@ -25,7 +25,7 @@ def test_train_list_shows_the_experiments(capsys):
         (["train", "smoke", "--set", "model.name=resnet"], "unknown model 'resnet'"),
         (["train", "smoke", "--set", "data.batchsize=3"], "unknown key 'data.batchsize'"),
         (["train", "nope"], "unknown experiment 'nope'"),
-        (["train"], "name an experiment"),
+        (["train", "--data-dir", "/nonexistent/photos"], "does not exist"),
         (["train", "--resume", "/nonexistent/run"], "is not a run directory"),
     ],
 )

@@ -99,7 +99,7 @@ def _accuracy(
 
 def _dataset(metadata: dict, metrics: dict, num_classes: int) -> str | None:
     """The data set's human name from the run's metrics, else from the export's verification."""
-    from cifar.report.markdown import dataset_name
+    from cifar.report import dataset_name
 
     data = metrics.get("data") or {}
     source, dataset = data.get("source"), data.get("dataset")
