@@ -185,7 +185,7 @@ def tune(result, planted: dict, lines: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Build the dirty folder, audit it cold and warm, print (and optionally record) targets."""
-    from benchmarks.benchlog import bench_parser, machine_line, peak_rss_mb, write_section
+    from benchlog import bench_parser, machine_line, peak_rss_mb, write_section
 
     parser = bench_parser(__doc__)
     parser.add_argument("--source", default=str(SOURCE), help="cats_and_dogs_filtered/train")
@@ -249,6 +249,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from benchmarks.benchlog import run
+    from benchlog import run
 
     run(main)
