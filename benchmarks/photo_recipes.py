@@ -96,6 +96,16 @@ def best_val_accuracy(history_csv: Path) -> float | None:
     return max(values) if values else None
 
 
+def calibration_text(metrics: dict) -> str:
+    """``, test ECE 0.051 -> 0.012 (T 1.31)`` from a run's ``calibration`` record, if any."""
+    cal = metrics.get("calibration") or {}
+    test = cal.get("test") or {}
+    if not test.get("before") or not test.get("after"):
+        return ""
+    before, after = test["before"]["ece"], test["after"]["ece"]
+    return f", test ECE {before:.3f} -> {after:.3f} (T {cal.get('temperature', 1):.2f})"
+
+
 def summary_rows(results: list[Result]) -> list[str]:
     """One Markdown table row per (recipe, data set): mean and spread over the seeds."""
     rows = []
