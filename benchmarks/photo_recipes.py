@@ -45,6 +45,7 @@ class Result:
     seconds: float
     peak_rss_mb: float
     n_test: int
+    tta_accuracy: float | None = None
 
 
 def combine_folders(folders: list[str], out: Path) -> Path:
@@ -126,9 +127,11 @@ def summary_rows(results: list[Result]) -> list[str]:
         acc = [100 * r.accuracy for r in group]
         seeds = ", ".join(str(r.seed) for r in group)
         spread = f"{min(acc):.2f}–{max(acc):.2f}" if len(acc) > 1 else "(one seed)"
+        tta = [100 * r.tta_accuracy for r in group if r.tta_accuracy is not None]
+        tta_cell = f"{mean(tta):.2f}%" if len(tta) == len(group) else "–"
         rows.append(
-            f"| {Path(data).name} | {recipe} | {mean(acc):.2f}% | {spread} | {seeds} | "
-            f"{group[0].n_test} | {_minutes(mean(r.seconds for r in group))} | "
+            f"| {Path(data).name} | {recipe} | {mean(acc):.2f}% | {spread} | {tta_cell} "
+            f"| {seeds} | {group[0].n_test} | {_minutes(mean(r.seconds for r in group))} | "
             f"{max(r.peak_rss_mb for r in group) / 1024:.1f} GB |"
         )
     return rows
@@ -181,18 +184,20 @@ def main() -> None:
                     seconds,
                     rss,
                     head.get("n", metrics["data"]["n_test"]),
+                    (head.get("tta") or {}).get("accuracy"),
                 )
                 results.append(r)
                 val = f"{100 * r.val_accuracy:.2f}%" if r.val_accuracy is not None else "n/a"
+                tta = f", with TTA {100 * r.tta_accuracy:.2f}%" if r.tta_accuracy else ""
                 print(
                     f"{label} | {Path(data_dir).name} | seed {seed}: test {100 * r.accuracy:.2f}% "
-                    f"(val {val}), {_minutes(seconds)}, peak RSS {rss / 1024:.2f} GB",
+                    f"(val {val}){tta}, {_minutes(seconds)}, peak RSS {rss / 1024:.2f} GB",
                     flush=True,
                 )
     header = [
-        "| data set | recipe | test accuracy (mean) | lowest–highest | seeds | test images "
-        "| whole command (mean) | peak RSS (max) |",
-        "|---|---|---:|---|---|---:|---:|---:|",
+        "| data set | recipe | test accuracy (mean) | lowest–highest | with TTA (mean) | seeds "
+        "| test images | whole command (mean) | peak RSS (max) |",
+        "|---|---|---:|---|---:|---|---:|---:|---:|",
     ]
     table = header + summary_rows(results)
     print("\n".join(table))
