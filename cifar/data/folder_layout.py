@@ -91,18 +91,6 @@ class FolderLayout:
         where = f"{self.folders['train']}/" if self.folders else "the class folders"
         return f"a stratified split carved from {where} (seeded)"
 
-    def describe(self) -> str:
-        """A few lines for ``cifar data`` and the run log."""
-        counts = ", ".join(f"{len(v)} {k}" for k, v in self.splits.items())
-        lines = [
-            f"layout: {self.kind} ({counts} images, {len(self.class_names)} classes)",
-            f"test images: {self.test_source}",
-            f"validation images: {self.val_source}",
-        ]
-        if self.ignored:
-            lines.append(self.describe_ignored())
-        return "\n".join(lines)
-
     def describe_ignored(self, shown: int = 5) -> str:
         """``ignored N non-image file(s): a, b, ...`` naming the first ``shown`` ("" if none)."""
         if not self.ignored:
