@@ -44,8 +44,14 @@ def predict_dataset(model, dataset, step: Callable | None = None) -> tuple[np.nd
     return np.concatenate(labels).astype(np.int64), np.concatenate(probs).astype(np.float32)
 
 
-def predict_images(model, images: np.ndarray, image_size: int, batch_size: int = 64) -> np.ndarray:
-    """Class probabilities for uint8 stored-size ``images`` from a Keras model or a runtime."""
+def predict_images(
+    model, images: np.ndarray, image_size: int, batch_size: int = 64, step: Callable | None = None
+) -> np.ndarray:
+    """Class probabilities for uint8 stored-size ``images`` from a Keras model or a runtime.
+
+    ``step``: the Keras model's compiled predict step, for callers predicting many chunks
+    (:func:`chunk_predictor`); None builds one for this call.
+    """
     import keras
 
     if isinstance(model, keras.Model):
@@ -53,7 +59,7 @@ def predict_images(model, images: np.ndarray, image_size: int, batch_size: int =
 
         dummy = np.zeros(len(images), dtype=np.int64)
         ds = make_dataset(images, dummy, 1, image_size, batch_size, training=False, one_hot=False)
-        return predict_dataset(model, ds)[1]
+        return predict_dataset(model, ds, step)[1]
     if not callable(getattr(model, "predict", None)):
         raise TypeError(
             f"cannot evaluate a {type(model).__name__}: expected a keras.Model or an object "
@@ -66,6 +72,19 @@ def predict_images(model, images: np.ndarray, image_size: int, batch_size: int =
     return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
 
 
+def chunk_predictor(model, image_size: int, batch_size: int = 64) -> Callable:
+    """``predict(images) -> probabilities`` for many chunks: a Keras model's step is compiled
+    once, where a step per chunk would trace the model again on every call."""
+    import keras
+
+    step = None
+    if isinstance(model, keras.Model):
+        from cifar.inference.keras_model import compiled_predict_step
+
+        step = compiled_predict_step(model)
+    return lambda images: predict_images(model, images, image_size, batch_size, step)
+
+
 def predict_tta(
     model, images: np.ndarray, image_size: int, views: int, batch_size: int = 64
 ) -> np.ndarray:
@@ -76,12 +95,10 @@ def predict_tta(
     """
     from cifar.data import tta
 
+    predict = chunk_predictor(model, image_size, batch_size)
     chunks = []
     for i in range(0, len(images), batch_size):
-        chunk = np.asarray(images[i : i + batch_size])
-        chunks.append(
-            tta.average(lambda v: predict_images(model, v, image_size, batch_size), chunk, views)
-        )
+        chunks.append(tta.average(predict, np.asarray(images[i : i + batch_size]), views))
     return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
 
 

@@ -216,7 +216,7 @@ def measure_run(
     Returns:
         ``{"calibration": ..., "selective": ..., "top_losses": [...]}``.
     """
-    from cifar.evaluation import predict_images
+    from cifar.evaluation import chunk_predictor, predict_images
     from cifar.explain.top_losses import top_losses
 
     run_dir = Path(run_dir)
@@ -242,9 +242,7 @@ def measure_run(
     else:
         log(f"out-of-distribution check: {other.count} images from {other.source}")
         source_size = int(data.x_test.shape[1])
-        probs = predict_other(
-            lambda x: predict_images(model, x, image_size, batch_size), other, source_size
-        )
+        probs = predict_other(chunk_predictor(model, image_size, batch_size), other, source_size)
         out["selective"]["ood"] = ood_record(test_probs, probs, other.source)
     write_confidence_plots(run_dir, out, test_probs, test_labels)
     _clear(run_dir / TOP_LOSSES_DIR)

@@ -30,9 +30,7 @@ def find_label_issues(labels: np.ndarray, probs: np.ndarray) -> LabelIssues:
     from cleanlab.filter import find_label_issues as cleanlab_find
     from cleanlab.rank import get_label_quality_scores
 
-    flagged_rows = cleanlab_find(labels, probs, return_indices_ranked_by="self_confidence")
-    flagged = np.zeros(len(labels), dtype=bool)
-    flagged[flagged_rows] = True
+    flagged = np.asarray(cleanlab_find(labels, probs), dtype=bool)  # the mask, unranked
     score = get_label_quality_scores(labels, probs, method="self_confidence")
     ranked = np.argsort(score, kind="stable")
     return LabelIssues(score, probs.argmax(axis=1), flagged, ranked)

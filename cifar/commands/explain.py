@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
 def default_out_dir(model_file: Path) -> Path:
     """``RUN/explain`` when the model is a run's (config.json beside it), else ``./explain``."""
-    run_dir = model_file.parent
-    if (run_dir / "config.json").is_file():
-        return run_dir / DEFAULT_OUT
-    return Path(DEFAULT_OUT)
+    from cifar.run_files import run_dir_of
+
+    run_dir = run_dir_of(model_file)
+    return run_dir / DEFAULT_OUT if run_dir else Path(DEFAULT_OUT)

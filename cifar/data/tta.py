@@ -26,12 +26,12 @@ def view_names(n: int) -> list[str]:
     out = []
     for name in names:
         out += [name, f"{name}, mirrored" if name != "image" else "mirror"]
-    return out[: _check(n)]
+    return out[: check_views(n)]
 
 
 def views(images: np.ndarray, n: int) -> list[np.ndarray]:
     """The first ``n`` TTA views of a uint8 or float batch (N x H x W x 3), same shape and dtype."""
-    _check(n)
+    check_views(n)
     x = np.asarray(images)
     out: list[np.ndarray] = []
     for box in _BOXES:
@@ -71,7 +71,8 @@ def _like(view: np.ndarray, images: np.ndarray) -> np.ndarray:
     return view.astype(images.dtype)
 
 
-def _check(n: int) -> int:
+def check_views(n: int) -> int:
+    """``n``, or ConfigError when it is not a number of views this module has."""
     if not 1 <= n <= MAX_VIEWS:
         raise ConfigError(f"test-time augmentation takes 1 to {MAX_VIEWS} views, got {n}")
     return n

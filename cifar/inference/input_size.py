@@ -13,15 +13,12 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 __all__ = ["input_size"]
-
-METRICS_FILE = "metrics.json"
 
 
 def input_size(of: Any) -> int | None:
@@ -54,9 +51,7 @@ def input_size(of: Any) -> int | None:
 
 def _run_metrics(path: Path) -> dict:
     """metrics.json of the run folder ``path``, or of the folder holding file ``path`` ({})."""
-    metrics = (path if path.is_dir() else path.parent) / METRICS_FILE
-    try:
-        data = json.loads(metrics.read_text())
-    except (OSError, ValueError):  # no finished run there, or a half-written file
-        return {}
-    return data if isinstance(data, dict) else {}
+    from cifar.run_files import METRICS_FILE, read_optional_json
+
+    # No finished run there, or a half-written file: no recorded size.
+    return read_optional_json((path if path.is_dir() else path.parent) / METRICS_FILE) or {}

@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cifar.data.tta import average, view_names
 from cifar.errors import ModelError
 from cifar.imageio import ImageSource, load_images
 from cifar.inference.confidence import ConfidenceThreshold, find_min_confidence
@@ -166,7 +165,10 @@ class Predictor:
         min_confidence: float | None = None,
         tta: int = 1,
     ) -> None:
-        view_names(tta)  # checks the number of views
+        if tta != 1:
+            from cifar.data.tta import check_views
+
+            check_views(tta)
         self.tta = int(tta)
         self.runtime = runtime
         self.path = Path(runtime.path)
@@ -247,6 +249,10 @@ class Predictor:
     def predict_pixels(self, images: np.ndarray) -> np.ndarray:
         """uint8 N x S x S x 3 RGB at the input size -> float32 N x C probabilities."""
         with self._lock:
+            if self.tta == 1:
+                return np.asarray(self.runtime.predict(images), dtype=np.float32)
+            from cifar.data.tta import average  # only TTA needs it, not every server start
+
             return average(self.runtime.predict, images, self.tta)
 
     def predict(
