@@ -17,6 +17,12 @@ the rewritten file on the test set, and records ``calibration`` and ``selective`
 ``metadata.json`` beside it. A file whose metadata already records a temperature is refused:
 folding twice would divide by T twice.
 
+``--method monotone`` fits a monotone map of the log-probabilities instead
+(:mod:`cifar.calibration.monotone`: ``softmax(g(log p))``, the predicted class never changes),
+for a model no single T calibrates; ``--write`` then appends it to the file's graph
+(:mod:`exports.tflite_monotone`) and records it as ``calibration.monotone``. It is fitted on the
+file as it is (a temperature already folded in included), and refused if one is recorded.
+
 For reference it also measures what no single temperature can do: per-class vector scaling
 (``softmax(z * w + b)``, foldable like T, fitted on validation by NLL), and an isotonic map of
 the top-1 confidence fitted on validation (the predicted class kept, the other classes
@@ -28,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -111,48 +118,76 @@ def vector_scaling_reference(val_p, val_y, test_p, test_y) -> dict:
     }
 
 
-def write_calibrated(model: Path, fit, sure, test_images, test_labels, test_before: dict) -> dict:
-    """Fold T into ``model`` in place, measure the rewritten file on the test set and record
-    ``calibration`` and ``selective`` in the ``metadata.json`` beside it."""
+def _record_test(metadata: dict, model: Path, test_before: dict, measured: dict) -> None:
+    """The rewritten file's test figures (beside the step that made them: T, or the map),
+    size and digest, into ``metadata`` (in place)."""
+    from exports.metadata import artifact_digest
+
+    size, sha = artifact_digest(model)
+    step = metadata["calibration"].get("monotone", metadata["calibration"])
+    step["test"] = {
+        "n": measured["n"],
+        "accuracy_before": round(test_before["accuracy"], 6),
+        "accuracy_after": round(measured["accuracy"], 6),
+        "ece_before": round(test_before["ece"], 6),
+        "ece_after": round(measured["ece"], 6),
+    }
+    for artifact in metadata.get("artifacts", []):
+        if artifact.get("file") == model.name:
+            artifact.update(bytes=size, sha256=sha, accuracy=round(measured["accuracy"], 4))
+            artifact["temperature"] = metadata["calibration"].get("temperature")
+            if "monotone" in metadata["calibration"]:
+                artifact["calibration_map"] = "monotone"
+
+
+def write_calibrated(
+    model: Path, fit, sure, test_images, test_labels, test_before: dict, method: str
+) -> dict:
+    """Fold T (or append the monotone map) into ``model`` in place, measure the rewritten file
+    on the test set and record ``calibration`` and ``selective`` in the ``metadata.json``
+    beside it."""
     from cifar.calibration import calibration_summary
     from cifar.errors import ModelError
     from cifar.inference.runtimes import load_runtime
     from cifar.run_files import METADATA_FILE, read_json, write_json
     from exports.metadata import SELECTIVE_KEYS, artifact_digest
-    from exports.tflite_temperature import fold_temperature_tflite
 
     meta_path = model.parent / METADATA_FILE
     metadata = read_json(meta_path)
-    if "calibration" in metadata:
+    recorded = metadata.get("calibration", {})
+    if method == "temperature" and "temperature" in recorded:
         raise ModelError(
-            f"{meta_path} already records a temperature "
-            f"({metadata['calibration']['temperature']}): {model} is calibrated; not folding twice"
+            f"{meta_path} already records a temperature ({recorded['temperature']}): "
+            f"{model} is calibrated; not folding twice"
         )
-    model.write_bytes(fold_temperature_tflite(model.read_bytes(), fit.temperature))
+    if method == "monotone" and "monotone" in recorded:
+        raise ModelError(f"{meta_path} already records a monotone map: not appending twice")
+    if method == "temperature":
+        from exports.tflite_temperature import fold_temperature_tflite
+
+        model.write_bytes(fold_temperature_tflite(model.read_bytes(), fit.temperature))
+        metadata["calibration"] = {
+            **fit.metadata(),
+            "folded_into": f"{model.name}: final FULLY_CONNECTED weights and bias divided by T",
+        }
+    else:
+        from exports.tflite_monotone import append_monotone_map
+
+        model.write_bytes(append_monotone_map(model.read_bytes(), fit.mapping))
+        metadata["calibration"] = {
+            **recorded,
+            "monotone": {
+                **fit.metadata(),
+                "appended_to": f"{model.name}: softmax(g(log_softmax(logits))) after the "
+                "final layer",
+            },
+        }
     measured = calibration_summary(load_runtime(model).predict(test_images), test_labels)
-    size, sha = artifact_digest(model)
-    metadata["calibration"] = {
-        **fit.metadata(),
-        "folded_into": f"{model.name}: final FULLY_CONNECTED weights and bias divided by T",
-        "test": {
-            "n": measured["n"],
-            "accuracy_before": round(test_before["accuracy"], 6),
-            "accuracy_after": round(measured["accuracy"], 6),
-            "ece_before": round(test_before["ece"], 6),
-            "ece_after": round(measured["ece"], 6),
-        },
-    }
+    _record_test(metadata, model, test_before, measured)
     selected = sure.metadata()
     metadata["selective"] = {key: selected.get(key) for key in SELECTIVE_KEYS}
-    for artifact in metadata.get("artifacts", []):
-        if artifact.get("file") == model.name:
-            artifact.update(
-                bytes=size,
-                sha256=sha,
-                accuracy=round(measured["accuracy"], 4),
-                temperature=metadata["calibration"]["temperature"],
-            )
     write_json(meta_path, metadata)
+    size, sha = artifact_digest(model)
     return {"file": str(model), "sha256": sha, "bytes": size, **measured}
 
 
@@ -169,9 +204,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default="runs/calibration-shipped", help="output folder")
     parser.add_argument("--cache", help="npz file keeping the probabilities between runs")
     parser.add_argument(
+        "--method",
+        choices=("temperature", "monotone"),
+        default="temperature",
+        help="temperature scaling (folds into the final layer) or a monotone log-probability map",
+    )
+    parser.add_argument(
         "--write",
         action="store_true",
-        help="fold T into --model in place and record it in the metadata.json beside it",
+        help="put the calibration into --model in place and record it in the metadata.json "
+        "beside it",
     )
     args = parser.parse_args(argv)
 
@@ -198,13 +240,20 @@ def main(argv: list[str] | None = None) -> dict:
     val_p, val_y = arrays["val_probs"], arrays["val_labels"]
     test_p, test_y = arrays["test_probs"], arrays["test_labels"]
 
-    fit = calibrate(val_p, val_y, fitted_on="validation")
-    t = fit.temperature
-    test_cal = apply_temperature(test_p, t)
-    sure = choose_min_confidence(apply_temperature(val_p, t), val_y)
+    if args.method == "monotone":
+        from cifar.calibration.monotone import fit_monotone_map
+
+        fit = fit_monotone_map(val_p, val_y, fitted_on="validation")
+        calibrated, label = fit.mapping.apply, "monotone map"
+    else:
+        fit = calibrate(val_p, val_y, fitted_on="validation")
+        calibrated = partial(apply_temperature, temperature=fit.temperature)
+        label = f"T = {fit.temperature:.3f}"
+    test_cal = calibrated(test_p)
+    sure = choose_min_confidence(calibrated(val_p), val_y)
     result = {
         "model": str(args.model),
-        "temperature": fit.metadata(),
+        args.method: fit.metadata(),
         "test_before": calibration_summary(test_p, test_y),
         "test_after": calibration_summary(test_cal, test_y),
         "min_confidence_validation": sure.metadata(),
@@ -220,14 +269,14 @@ def main(argv: list[str] | None = None) -> dict:
             "folder": args.ood_dir,
             "n": len(arrays["ood_probs"]),
             "auroc_before": ood_auroc(test_p, arrays["ood_probs"]),
-            "auroc_after": ood_auroc(test_cal, apply_temperature(arrays["ood_probs"], t)),
+            "auroc_after": ood_auroc(test_cal, calibrated(arrays["ood_probs"])),
         }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "calibration.json").write_text(json.dumps(result, indent=1) + "\n")
     panels = {
         "test, as shipped": reliability_bins(test_p, test_y),
-        f"test, T = {t:.3f}": reliability_bins(test_cal, test_y),
+        f"test, {label}": reliability_bins(test_cal, test_y),
     }
     save_figure(reliability_figure(panels), out / "reliability.png")
     test_sure = evaluate_threshold(test_cal, test_y, sure.min_confidence)
@@ -238,7 +287,13 @@ def main(argv: list[str] | None = None) -> dict:
 
         data = load_cifar10(args.data_dir)
         result["written"] = write_calibrated(
-            Path(args.model), fit, sure, data.x_test, data.y_test, result["test_before"]
+            Path(args.model),
+            fit,
+            sure,
+            data.x_test,
+            data.y_test,
+            result["test_before"],
+            args.method,
         )
         (out / "calibration.json").write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))

@@ -39,7 +39,8 @@ class _SharingBuilder(flatbuffers.Builder):
         return self._offsets[key]
 
 
-def _serialise(model: schema.ModelT) -> bytes:
+def serialise(model: schema.ModelT) -> bytes:
+    """``model`` (LiteRT's object API) as ``.tflite`` bytes, identical vectors stored once."""
     builder = _SharingBuilder(1024)
     builder.Finish(model.Pack(builder), file_identifier=_FILE_IDENTIFIER)
     return bytes(builder.Output())
@@ -47,7 +48,7 @@ def _serialise(model: schema.ModelT) -> bytes:
 
 def compact(model_bytes: bytes) -> bytes:
     """``model_bytes`` re-serialised with identical vectors shared (same outputs, fewer bytes)."""
-    return _serialise(flatbuffer_utils.convert_bytearray_to_object(bytearray(model_bytes)))
+    return serialise(flatbuffer_utils.convert_bytearray_to_object(bytearray(model_bytes)))
 
 
 def custom_ops(model_bytes: bytes) -> list[str]:
@@ -151,4 +152,4 @@ def restore_float32(
     still_read = {graph.tensors[t].buffer for op in graph.operators for t in op.inputs if t >= 0}
     for index in float16_copies - still_read:
         m16.buffers[index].data = None
-    return _serialise(m16)
+    return serialise(m16)

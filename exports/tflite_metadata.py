@@ -101,7 +101,7 @@ def add_classifier_metadata(
         del writer
         gc.collect()
     packed = packed_files(populated)
-    return _append_files(compact(bytes(populated)), packed)
+    return append_files(compact(bytes(populated)), packed)
 
 
 def packed_files(model: bytes) -> dict[str, bytes]:
@@ -121,7 +121,7 @@ def embedded_labels(path: str | Path) -> list[str] | None:
     return [line.strip() for line in text.decode().splitlines() if line.strip()]
 
 
-def _append_files(model: bytes, files: dict[str, bytes]) -> bytes:
+def append_files(model: bytes, files: dict[str, bytes]) -> bytes:
     """``model`` followed by a zip archive of ``files`` (how MediaPipe packs associated files)."""
     if not files:
         return model

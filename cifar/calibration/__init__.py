@@ -2,6 +2,8 @@
 
 One job per module: :mod:`~cifar.calibration.metrics` (ECE, NLL, Brier, reliability bins),
 :mod:`~cifar.calibration.temperature` (fit T on validation predictions),
+:mod:`~cifar.calibration.monotone` (a monotone map of the log-probabilities, for a model no
+single T calibrates; it keeps every prediction),
 :mod:`~cifar.calibration.fold` (put T into a Keras model's final Dense layer, so every export
 is calibrated), :mod:`~cifar.calibration.selective` (the ``min_confidence`` threshold,
 accuracy against coverage, out-of-distribution AUROC) and :mod:`~cifar.calibration.plots`.

@@ -1,4 +1,5 @@
-"""A temperature folded into a .tflite file's final FULLY_CONNECTED: softmax(logits / T)."""
+"""Calibration inside a .tflite file: T folded into the final FULLY_CONNECTED, or a monotone map
+appended after it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import pytest
 import tensorflow as tf
 
 from cifar.calibration import softmax
+from cifar.calibration.monotone import MonotoneMap
 from cifar.errors import ConfigError, ModelError
+from exports.tflite_metadata import append_files, packed_files
+from exports.tflite_monotone import append_monotone_map
 from exports.tflite_temperature import find_final_layer, fold_temperature_tflite
 
 T = 0.7
@@ -107,3 +111,35 @@ def test_a_model_without_softmax_is_refused():
     plain = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, outputs)).convert()
     with pytest.raises(ModelError, match="SOFTMAX"):
         find_final_layer(plain)
+
+
+MAP = MonotoneMap(knots=(-4.0, -2.0, -0.5), slopes=(0.2, 1.5, 0.6, 2.5))
+
+
+@pytest.mark.parametrize("mode", ["float32", "float16"])
+def test_appended_map_gives_softmax_of_g_of_log_p(model_and_images, mode):
+    model, x = model_and_images
+    original = append_files(_convert(model, mode), {"labels.txt": b"a\nb\nc\nd\ne\n"})
+    calibrated = append_monotone_map(original, MAP)
+    before, after = _run(original, x), _run(calibrated, x)
+    np.testing.assert_allclose(after, MAP.apply(before), atol=1e-5)
+    assert np.abs(after - before).max() > 1e-2  # the check can fail: the map does change p
+    assert (after.argmax(1) == before.argmax(1)).all()
+    np.testing.assert_allclose(after.sum(1), 1.0, atol=1e-5)
+    # The packed files (MediaPipe's labels.txt) survive the re-serialisation.
+    assert packed_files(calibrated) == {"labels.txt": b"a\nb\nc\nd\ne\n"}
+
+
+def test_map_keeps_a_dynamic_batch(model_and_images):
+    model, x = model_and_images
+    calibrated = append_monotone_map(_convert(model, "float32"), MAP)
+    np.testing.assert_allclose(_run(calibrated, x[:3]), _run(calibrated, x)[:3], atol=1e-6)
+
+
+def test_map_needs_a_final_softmax():
+    inputs = keras.Input((4,))
+    plain = tf.lite.TFLiteConverter.from_keras_model(
+        keras.Model(inputs, keras.layers.Dense(3)(inputs))
+    ).convert()
+    with pytest.raises(ModelError, match="SOFTMAX"):
+        append_monotone_map(plain, MAP)
