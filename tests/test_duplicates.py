@@ -6,14 +6,20 @@ import io
 
 import numpy as np
 import pytest
+from conftest import SHARED
 from PIL import Image, ImageOps
 
+from cifar.data.duplicates import near_copy_groups
 from cifar.data.exclude import read_exclude, write_exclude
 from cifar.data.near_copies import (
     DEFAULT_MAX_DISTANCE,
+    MIN_CORRELATION,
+    confirm_pairs,
+    copy_thumbnails,
     group_ids,
     near_copy_pairs,
     perceptual_hash,
+    thumbnail_correlation,
 )
 from cifar.errors import DataError
 
@@ -400,3 +406,68 @@ def test_training_on_a_messy_folder_keeps_every_near_copy_group_in_one_split(tmp
     copies = ["cats/cats_4.jpg", "cats/cats_4_small.jpg", "cats/cats_4_mirror.jpg"]
     assert len({group_of[f] for f in copies}) == 1
     assert group_of["dogs/dogs_2.jpg"] == group_of["dogs/dogs_2_q60.jpg"]
+
+
+def patterned(seed: int) -> Image.Image:
+    """scene(0) with a coarse random colour print in its middle that leaves the brightness as
+    it is: the same grey picture (so the same pHash), a different picture to the eye, like one
+    garment shape in other colours."""
+    rng = np.random.default_rng(seed)
+    pixels = np.asarray(scene(0), dtype=np.float64)
+    luma = np.array([0.299, 0.587, 0.114])
+    colours = rng.uniform(-60, 60, (4, 6, 3))
+    colours -= (colours @ luma)[..., None] * luma / (luma @ luma)  # no change in brightness
+    pixels[60:180, 70:250] += colours.repeat(30, axis=0).repeat(30, axis=1)
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def test_thumbnails_confirm_copies_and_part_photos_that_only_look_alike():
+    base = patterned(1)
+    w, h = base.size
+    copies = [
+        base.resize((192, 144), Image.BILINEAR),
+        jpeg(base, 65),
+        ImageOps.mirror(base),
+        jpeg(base.crop((16, 12, w - 16, h - 12)), 85),  # a 90 % centre crop
+    ]
+    alike = [patterned(s) for s in (2, 3, 4)]
+    pictures = [base, *copies, *alike]
+    hashes = np.stack([perceptual_hash(img) for img in pictures])
+    thumbs = np.stack([copy_thumbnails(img) for img in pictures])
+    assert thumbs.shape == (8, 2, 32, 32, 3) and thumbs.dtype == np.uint8
+    pairs = near_copy_pairs(hashes)
+    matched = {(int(i), int(j)) for i, j, _ in pairs}
+    # The hash alone pairs the alike photos with the original: the case to fix.
+    assert {(0, 5), (0, 6), (0, 7)} & matched
+    confirmed = {(int(i), int(j)) for i, j, _ in confirm_pairs(pairs, thumbs)}
+    assert {(0, r) for r in range(1, 5)} <= confirmed
+    assert not any(i >= 5 or j >= 5 for i, j in confirmed)
+    assert thumbnail_correlation(thumbs[0], thumbs[3]) >= MIN_CORRELATION  # mirror
+    assert thumbnail_correlation(thumbs[0], thumbs[5]) < MIN_CORRELATION
+    # The loader's grouping confirms too: the alike photos stay singletons.
+    alive = np.ones(8, dtype=bool)
+    digests = [f"d{i}" for i in range(8)]
+    groups, facts = near_copy_groups(hashes, digests, alive, "group", thumbnails=thumbs)
+    assert len(set(groups[:5])) == 1 and len(set(groups.tolist())) == 4
+    assert facts["hash_matches"] > facts["near_copy_pairs"] >= 4
+
+
+CLOTHING = SHARED / "data" / "clothing10"
+
+
+@pytest.mark.skipif(not CLOTHING.is_dir(), reason=f"clothing10 not found at {CLOTHING}")
+def test_real_garments_that_share_a_silhouette_are_not_near_copies():
+    from cifar.imageio import decode_rgb
+
+    names = [
+        "train/dress/09c09dd1-ccef-4ced-96dd-ba3b828a49b4.jpg",  # a dress...
+        "test/pants/012d1ca9-baaf-4b01-8b60-955f3408b1b7.jpg",  # ...and trousers: 10 bits apart
+        "train/shorts/6075b4a5-5b1a-4ce0-aea0-9dbfbca7c35c.jpg",  # the same photo filed twice
+        "train/skirt/637a56e4-7fa6-4f75-8859-0f8902461554.jpg",
+    ]
+    pictures = [decode_rgb((CLOTHING / n).read_bytes(), size=256) for n in names]
+    hashes = np.stack([perceptual_hash(p) for p in pictures])
+    thumbs = np.stack([copy_thumbnails(p) for p in pictures])
+    pairs = near_copy_pairs(hashes)
+    assert {(0, 1), (2, 3)} <= {(int(i), int(j)) for i, j, _ in pairs}
+    assert [(int(i), int(j)) for i, j, _ in confirm_pairs(pairs, thumbs)] == [(2, 3)]

@@ -250,6 +250,7 @@ def test_data_checks_list_twenty_dropped_files_then_count_the_rest(tmp_path):
             "identical_files": 50,
             "label_conflicts": 2,
             "near_copy_pairs": 9,
+            "hash_matches": 40,
             "near_copy_groups": 7,
             "photos_in_groups": 16,
             "max_hash_distance": 12,
@@ -270,6 +271,7 @@ def test_data_checks_list_twenty_dropped_files_then_count_the_rest(tmp_path):
     assert "... and 5 more, all listed in metrics.json." in text
     assert "25 set(s) of identical files (50 files), 2 of them filed under two or more" in text
     assert "**Near-copy groups:** 7 group(s) holding 16 photos" in text
+    assert "31 more hash match(es) were alike photos, not copies, and stay apart" in text
     assert (
         "12 training photo(s) are copies or near-copies of test or validation photos (left out)"
         in text

@@ -24,7 +24,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cifar.data.near_copies import DEFAULT_MAX_DISTANCE, group_ids, near_copy_pairs
+from cifar.data.near_copies import (
+    DEFAULT_MAX_DISTANCE,
+    confirm_pairs,
+    group_ids,
+    near_copy_pairs,
+)
 from cifar.errors import DataError
 
 DUPLICATE_POLICIES = ("drop", "error", "keep")
@@ -103,17 +108,23 @@ def near_copy_groups(
     alive: np.ndarray,
     policy: str,
     max_distance: int = DEFAULT_MAX_DISTANCE,
+    thumbnails: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict]:
     """``(groups, facts)``: a group id per row (near-copies and identical files share one).
 
     Only rows where ``alive`` is true are paired (dropped and unreadable rows stay singletons).
-    With ``policy == "off"`` only identical files are grouped.
+    With ``policy == "off"`` only identical files are grouped. With ``thumbnails`` (from
+    :func:`~cifar.data.near_copies.copy_thumbnails`, one per row) a hash match counts only
+    once the thumbnails confirm it.
     """
     rows = np.flatnonzero(alive)
     edges = [np.zeros((0, 2), dtype=np.int64)]
-    n_pairs = 0
+    n_pairs = n_matches = 0
     if policy != "off":
         pairs = near_copy_pairs(hashes[rows], max_distance)
+        n_matches = len(pairs)
+        if thumbnails is not None:
+            pairs = confirm_pairs(pairs, thumbnails[rows])
         n_pairs = len(pairs)
         edges.append(rows[pairs[:, :2]])
     first: dict[str, int] = {}
@@ -128,6 +139,7 @@ def near_copy_groups(
     sizes = np.bincount(groups[rows], minlength=len(alive)) if len(rows) else np.zeros(0)
     facts = {
         "near_copy_pairs": int(n_pairs),
+        "hash_matches": int(n_matches),
         "near_copy_groups": int(np.count_nonzero(sizes > 1)),
         "photos_in_groups": int(sizes[sizes > 1].sum()),
         "max_hash_distance": max_distance if policy != "off" else None,

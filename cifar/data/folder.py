@@ -24,7 +24,7 @@ from cifar.data.duplicates import (
 from cifar.data.exclude import read_exclude
 from cifar.data.folder_layout import IMAGE_EXTENSIONS, FolderLayout, scan_folder
 from cifar.data.image_store import Decoded, decode_to_store
-from cifar.data.near_copies import DEFAULT_MAX_DISTANCE
+from cifar.data.near_copies import DEFAULT_MAX_DISTANCE, NEAR_COPY_RULE
 from cifar.data.split import straddling_groups, stratified_group_split, stratified_split
 from cifar.errors import DataError
 
@@ -100,6 +100,7 @@ def load_image_folder(
             "duplicates": duplicates,
             "near_copies": near_copies,
             "max_distance": DEFAULT_MAX_DISTANCE,
+            "near_copy_rule": NEAR_COPY_RULE,
             "test_fraction": test_fraction if not layout.folders else 0,
             "seed": seed if not layout.folders else 0,
         },
@@ -180,7 +181,9 @@ def _arrange(
     alive = np.asarray([d is not None for d in decoded.sha256], dtype=bool)
     dropped, dup_facts = exact_duplicates(entries, decoded.sha256, names, duplicates)
     alive[list(dropped)] = False
-    groups, near_facts = near_copy_groups(decoded.hashes, decoded.sha256, alive, near_copies)
+    groups, near_facts = near_copy_groups(
+        decoded.hashes, decoded.sha256, alive, near_copies, thumbnails=decoded.thumbnails
+    )
     crossing, overlaps = cross_split_copies(entries, groups, alive, near_copies)
     dropped.update(crossing)
     alive[list(crossing)] = False

@@ -37,13 +37,16 @@ class Decoded:
 
     ``sha256`` is the file's content digest (None for an unreadable file, which ``bad`` lists
     as ``path: reason``); ``hashes`` the ``(N, 2) uint64`` perceptual hashes of the whole
-    upright picture and its mirror (zeros when not hashed or unreadable).
+    upright picture and its mirror (zeros when not hashed or unreadable); ``thumbnails`` the
+    ``(N, 2, 32, 32, 3) uint8`` views that confirm a hash match (:mod:`cifar.data.near_copies`;
+    None when not hashed).
     """
 
     files: list[str]
     sha256: list[str | None]
     hashes: np.ndarray
     bad: list[str]
+    thumbnails: np.ndarray | None = None
 
 
 # What the caller does with a decoded folder: ``arrange(decoded) -> (rows, extra)`` picks and
@@ -128,10 +131,11 @@ def _decode_all(
     log: Callable[[str], None],
 ) -> Decoded:
     """Decode ``files`` into ``out`` with 2 threads (Pillow releases the GIL while decoding)."""
-    from cifar.data.near_copies import perceptual_hash
+    from cifar.data.near_copies import THUMB_SIZE, copy_thumbnails, perceptual_hash
     from cifar.imageio import ImageError, decode_rgb, fit_square
 
     hashes = np.zeros((len(files), 2), dtype=np.uint64)
+    thumbs = np.zeros((len(files) if hash_images else 0, 2, THUMB_SIZE, THUMB_SIZE, 3), np.uint8)
 
     def one(i: int) -> tuple[str | None, str | None]:
         data = (root / files[i]).read_bytes()
@@ -141,6 +145,7 @@ def _decode_all(
             return None, str(exc)
         if hash_images:  # the whole picture: a copy cropped differently still matches
             hashes[i] = perceptual_hash(picture)
+            thumbs[i] = copy_thumbnails(picture)
         out[i] = fit_square(picture, size)
         return hashlib.sha256(data).hexdigest(), None
 
@@ -158,7 +163,7 @@ def _decode_all(
             if done % step < _CHUNK or done == len(files):
                 rate = done / (time.perf_counter() - t0)
                 log(f"data: decoded {done}/{len(files)} images at {size}x{size} ({rate:.0f}/s)")
-    return Decoded(list(files), digests, hashes, bad)
+    return Decoded(list(files), digests, hashes, bad, thumbs if hash_images else None)
 
 
 def _compact(cache: ArrayCache, key: str, out: np.ndarray, rows: list[int]) -> np.ndarray:

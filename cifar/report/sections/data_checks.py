@@ -32,11 +32,22 @@ def render(ctx: ReportContext) -> str:
 def _policy_lines(checks: dict) -> list[str]:
     near = checks.get("near_copies", "?")
     distance = checks.get("max_hash_distance")
-    how = f", perceptual hashes at most {distance} bits apart" if distance is not None else ""
+    how = (
+        f", perceptual hashes at most {distance} bits apart, confirmed by thumbnails"
+        if distance is not None
+        else ""
+    )
     return [
         f'- **Policies:** data.duplicates = "{checks.get("duplicates", "?")}", '
         f'data.near_copies = "{near}"{how}'
     ]
+
+
+def _unconfirmed(checks: dict) -> str:
+    extra = checks.get("hash_matches", 0) - checks.get("near_copy_pairs", 0)
+    if extra <= 0:
+        return ""
+    return f"; {_int(extra)} more hash match(es) were alike photos, not copies, and stay apart"
 
 
 def _found_lines(checks: dict, given_folders: bool) -> list[str]:
@@ -57,7 +68,7 @@ def _found_lines(checks: dict, given_folders: bool) -> list[str]:
             f"- **Near-copy groups:** {_int(checks.get('near_copy_groups', 0))} group(s) holding "
             f"{_int(checks.get('photos_in_groups', 0))} photos "
             f"({_int(checks.get('near_copy_pairs', 0))} near-copy pairs), same picture up to "
-            "resizing, recompression, a small crop or a mirror"
+            "resizing, recompression, a small crop or a mirror" + _unconfirmed(checks)
         )
     overlaps = checks.get("overlap_count", 0)
     kept = checks.get("near_copies") == "report"
