@@ -31,7 +31,12 @@ from scipy.optimize import minimize
 from scipy.special import log_softmax
 
 from cifar.calibration.metrics import calibration_summary, check_probabilities
-from cifar.calibration.temperature import fit_temperature, logits_from_probabilities, softmax
+from cifar.calibration.temperature import (
+    fit_figures,
+    fit_temperature,
+    logits_from_probabilities,
+    softmax,
+)
 
 N_KNOTS = 6
 MIN_SLOPE = 1e-3  # strictly increasing: no two classes can tie where they did not before
@@ -93,12 +98,7 @@ class MonotoneFit:
         return {
             "method": "monotone log-probability map",
             **self.mapping.metadata(),
-            "fitted_on": self.fitted_on,
-            "n": self.before["n"],
-            "ece_before": round(self.before["ece"], 6),
-            "ece_after": round(self.after["ece"], 6),
-            "nll_before": round(self.before["nll"], 6),
-            "nll_after": round(self.after["nll"], 6),
+            **fit_figures(self.fitted_on, self.before, self.after),
         }
 
 

@@ -106,13 +106,21 @@ class TemperatureFit:
         """The small record export metadata and the report keep (``temperature`` first)."""
         return {
             "temperature": round(self.temperature, 6),
-            "fitted_on": self.fitted_on,
-            "n": self.before["n"],
-            "ece_before": round(self.before["ece"], 6),
-            "ece_after": round(self.after["ece"], 6),
-            "nll_before": round(self.before["nll"], 6),
-            "nll_after": round(self.after["nll"], 6),
+            **fit_figures(self.fitted_on, self.before, self.after),
         }
+
+
+def fit_figures(fitted_on: str, before: dict, after: dict) -> dict:
+    """What a calibration fit records of the split it was fitted on: its size, ECE and NLL
+    before and after (``before``/``after`` from :func:`calibration_summary`)."""
+    return {
+        "fitted_on": fitted_on,
+        "n": before["n"],
+        "ece_before": round(before["ece"], 6),
+        "ece_after": round(after["ece"], 6),
+        "nll_before": round(before["nll"], 6),
+        "nll_after": round(after["nll"], 6),
+    }
 
 
 def calibrate(
