@@ -88,7 +88,8 @@ class ModelConfig:
             ``$KERAS_WEIGHTS_DIR``, else the Keras download), a folder of Keras's official
             weight files (hash-checked), a path to an ``.h5`` weights file, or None for random
             initialisation.
-        head_units: width of the Dense layer of the classification head; None = model default.
+        head_units: width of the Dense layer of the classification head; 0 leaves it out (a
+            linear head); None = model default.
         dropout: dropout rate before the output layer; None = model default.
     """
 
@@ -267,6 +268,8 @@ class TrainConfig:
         )
         size = self.model.input_size
         _check(size is None or size >= 32, "model.input_size", "must be >= 32")
+        units = self.model.head_units
+        _check(units is None or units >= 0, "model.head_units", "must be >= 0 (0: a linear head)")
         drop = self.model.dropout
         _check(drop is None or 0 <= drop < 1, "model.dropout", "must be in [0, 1)")
         _check(bool(self.phases), "phases", "at least one phase is required")

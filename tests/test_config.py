@@ -71,6 +71,7 @@ def test_override_phases_without_experiment_starts_from_reference():
         (["data.val_fraction=1.5"], "data.val_fraction: must be between 0 and 1"),
         (["seed"], "expected KEY=VALUE"),
         (["data.augment.flip=3"], "data.augment.flip: expected bool"),
+        (["model.head_units=-1"], "model.head_units: must be >= 0 (0: a linear head)"),
     ],
 )
 def test_invalid_configuration_names_the_key(overrides, message):

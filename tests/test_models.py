@@ -64,6 +64,16 @@ def test_mobilenet_head_and_scaling():
     assert backbone_of(model).name == "backbone"
 
 
+def test_head_units_zero_is_a_linear_head():
+    model = create_model("mobilenet_v2", weights=None, input_size=32, head_units=0, dropout=0.2)
+    assert _types(model)[-3:] == ["GlobalAveragePooling2D", "Dropout", "Dense"]
+    assert model.layers[-2].rate == 0.2 and model.output_shape == (None, 10)
+    # The calibration fold still finds the final softmax Dense layer.
+    from cifar.calibration.fold import final_softmax_dense
+
+    assert final_softmax_dense(model).name == "probabilities"
+
+
 def test_imagenet_weights_load_from_file(weights_path):
     model = create_model("mobilenet_v2", weights=weights_path, input_size=96)
     kernel = backbone_of(model).get_layer("Conv1").kernel

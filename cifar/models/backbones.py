@@ -125,7 +125,11 @@ def build_transfer_model(
     dropout: float = 0.3,
     **_,
 ) -> keras.Model:
-    """``backbone`` (ImageNet weights) + GAP, Dense ReLU, Dropout, Dense softmax; raw 0-255 in."""
+    """``backbone`` (ImageNet weights) + GAP, Dense ReLU, Dropout, Dense softmax; raw 0-255 in.
+
+    ``head_units=0`` leaves the hidden Dense layer out (GAP, Dropout, Dense softmax): a linear
+    head on the backbone's features, the usual choice when the whole top of the backbone trains.
+    """
     size = input_size or backbone.input_size
     base = build_backbone(backbone, size, weights)
     inputs = keras.Input((size, size, 3), name="image")
@@ -135,7 +139,8 @@ def build_transfer_model(
     # and a policy with train_bn=True lets the unfrozen ones adapt their statistics.
     x = base(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    x = keras.layers.Dense(head_units, activation="relu", name="dense")(x)
+    if head_units:
+        x = keras.layers.Dense(head_units, activation="relu", name="dense")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=f"{backbone.name}_classifier")
