@@ -36,6 +36,7 @@ def test_no_experiment_picks_the_photo_recipe_for_a_folder(tmp_path, capsys):
     aug = config.data.augment
     assert config.model.input_size == 224 and config.data.stored_size > 224
     assert aug.crop_scale > 0 and aug.cached_views > 1 and not aug.mixes_batches
+    assert config.model.head_units == 0  # a linear head on the pooled features
 
 
 def test_new_keys_are_validated():
