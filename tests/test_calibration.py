@@ -95,6 +95,22 @@ def test_fit_recovers_a_known_temperature_and_lowers_ece(true_t):
     assert negative_log_likelihood(calibrated, labels) < negative_log_likelihood(probs, labels)
 
 
+def test_a_validation_split_without_errors_keeps_t_off_its_bound():
+    """With every validation prediction right, NLL falls as T shrinks, all the way to the
+    search bound; the prior on log T keeps T finite and moderate."""
+    from cifar.calibration.temperature import BOUNDS
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 300)
+    margin = rng.uniform(0.5, 3.0, 300)  # under-confident but always right
+    logits = np.stack([-margin, margin], axis=1) * np.where(labels[:, None] == 1, 1, -1)
+    t = fit_temperature(logits, labels, from_logits=True)
+    assert BOUNDS[0] * 2 < t < 1.0
+    # On thousands of images with errors the prior changes nothing that matters.
+    probs, many, _ = overconfident(2.5, n=20000)
+    assert fit_temperature(probs, many) == pytest.approx(2.5, rel=0.05)
+
+
 def test_fit_from_logits_matches_fit_from_probabilities():
     probs, labels, z = overconfident(2.5, n=5000)
     from_logits = fit_temperature(2.5 * z + 7.0, labels, from_logits=True)  # any row shift

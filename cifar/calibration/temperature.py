@@ -22,8 +22,13 @@ from scipy.special import log_softmax
 
 from cifar.calibration.metrics import PROBABILITY_FLOOR, calibration_summary, check_probabilities
 
-# Search range for T: wide enough for any trained classifier (the runs here need 0.6 to 2.5).
+# Search range for T: wide enough for any trained classifier (the runs here need 0.45 to 2.5).
 BOUNDS = (0.05, 20.0)
+# A weak prior log T ~ N(0, 1), added to the mean NLL as (log T)^2 / (2 n): a validation split
+# with (almost) no errors has no NLL minimum (the sharper the better, down to the bound: a
+# cats/dogs photo run with 1 error in 300 validation photos got T = 0.05 and a worse test NLL),
+# while on thousands of images the prior moves T by well under 1 %.
+PRIOR_SD = 1.0
 
 
 def logits_from_probabilities(probs: np.ndarray, floor: float | None = None) -> np.ndarray:
@@ -65,7 +70,8 @@ def fit_temperature(
     from_logits: bool = False,
     bounds: tuple[float, float] = BOUNDS,
 ) -> float:
-    """The T minimising validation NLL of ``softmax(logits / T)`` (deterministic).
+    """The T minimising validation NLL of ``softmax(logits / T)`` (deterministic), with the
+    weak prior ``PRIOR_SD`` on ``log T`` so that few or no validation errors stay finite.
 
     Args:
         probs: N x C validation probabilities (or logits with ``from_logits=True``).
@@ -73,8 +79,9 @@ def fit_temperature(
         from_logits: ``probs`` holds logits (e.g. the final Dense pre-activations).
         bounds: the search range of T.
 
-    NLL is convex in 1/T, hence unimodal in log T, so bounded Brent search on log T finds
-    the global minimum.
+    NLL is convex in 1/T, hence unimodal in log T, so bounded Brent search on log T finds its
+    minimum; the prior is convex in log T and only moves that minimum when the data leave T
+    loose.
     """
     if from_logits:
         logits, labels = check_probabilities(probs, labels, what="logits")
@@ -84,8 +91,9 @@ def fit_temperature(
     low, high = bounds
     if not 0 < low < high:
         raise ValueError(f"bounds must satisfy 0 < low < high, got {bounds}")
+    weight = 1.0 / (2 * PRIOR_SD**2 * len(labels))
     result = minimize_scalar(
-        lambda log_t: temperature_nll(logits, labels, float(np.exp(log_t))),
+        lambda log_t: temperature_nll(logits, labels, float(np.exp(log_t))) + weight * log_t**2,
         bounds=(np.log(low), np.log(high)),
         method="bounded",
         options={"xatol": 1e-7},
