@@ -5,9 +5,13 @@ four copies of each of ``--sources`` of them (resized to 50-80 %, re-saved as JP
 60-90, a 90 % centre crop, a horizontal flip), hashes everything as the image-folder loader
 does (:func:`cifar.imageio.decode_rgb` at 160 px, then the hash of the picture and of its
 mirror) and prints, per hash and threshold, the planted pairs found per kind of copy and the
-false pairs among the originals. Nothing is written to disk.
+false pairs among the originals; then the same for the loader's rule (pHash <= 12 confirmed by
+thumbnail correlation, :func:`cifar.data.near_copies.confirm_pairs`), with the lowest
+correlation of a planted copy. ``--also FOLDER`` counts the hash matches and the confirmed
+pairs among every photo of other folders (e.g. ``../shared/data/clothing10``), and how many of
+each pair photos of two classes. Nothing is written to disk.
 
-    python benchmarks/bench_near_copies.py [--photos 300] [--sources 60]
+    python benchmarks/bench_near_copies.py [--photos 300] [--sources 60] [--also FOLDER ...]
 """
 
 from __future__ import annotations
@@ -23,7 +27,15 @@ from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cifar.data.near_copies import group_ids, near_copy_pairs, perceptual_hash  # noqa: E402
+from cifar.data.near_copies import (  # noqa: E402
+    DEFAULT_MAX_DISTANCE,
+    confirm_pairs,
+    copy_thumbnails,
+    group_ids,
+    near_copy_pairs,
+    perceptual_hash,
+    thumbnail_correlation,
+)
 from cifar.imageio import decode_rgb  # noqa: E402
 
 KINDS = ("resize", "jpeg", "crop90", "mirror")
@@ -72,6 +84,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=300)
     parser.add_argument("--sources", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--also", action="append", default=[], help="another photo folder")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     files = sorted(Path(args.folder).glob("*/*.jpg"))
@@ -106,6 +119,7 @@ def main() -> None:
                 f"{name} <= {threshold:2d}: {kinds}  recall {recall:.1%}  "
                 f"false pairs {len(false)} of {n_neg:,}"
             )
+    confirmed_rule(images, planted, args)
     groups = group_ids(len(images), near_copy_pairs(hashes_of(images, "phash")))
     print(f"phash default threshold: {len(np.unique(groups))} groups of {len(images)} photos")
     every = sorted(Path(args.folder).glob("*/*.jpg"))
@@ -118,6 +132,38 @@ def main() -> None:
             f"all {len(every)} photos, phash <= {threshold}: {len(pairs)} pairs of {n_all:,} "
             f"({cross} across classes)"
         )
+    for folder in args.also:
+        folder_pairs(Path(folder))
+
+
+def confirmed_rule(images: list[Image.Image], planted: list, args) -> None:
+    """The loader's rule on the planted copies: pHash match, then thumbnail confirmation."""
+    thumbs = np.stack([copy_thumbnails(img) for img in images])
+    pairs = confirm_pairs(near_copy_pairs(hashes_of(images, "phash")), thumbs)
+    found = {(int(i), int(j)) for i, j, _ in pairs}
+    per_kind = dict.fromkeys(KINDS, 0)
+    for src, row, kind in planted:
+        per_kind[kind] += (min(src, row), max(src, row)) in found
+    false = [(i, j) for i, j in found if i < args.photos and j < args.photos]
+    lowest = min(thumbnail_correlation(thumbs[src], thumbs[row]) for src, row, _ in planted)
+    kinds = "  ".join(f"{k} {v}/{args.sources}" for k, v in per_kind.items())
+    print(
+        f"phash <= {DEFAULT_MAX_DISTANCE} + thumbnails: {kinds}  false pairs {len(false)}; "
+        f"lowest thumbnail correlation of a planted copy {lowest:.3f}"
+    )
+
+
+def folder_pairs(folder: Path) -> None:
+    """Hash matches and confirmed pairs among every photo under ``folder`` (any depth)."""
+    every = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    pictures = [decode_rgb(f.read_bytes(), size=160) for f in every]
+    hashes = hashes_of(pictures, "phash")
+    thumbs = np.stack([copy_thumbnails(img) for img in pictures])
+    matches = near_copy_pairs(hashes)
+    kept = confirm_pairs(matches, thumbs)
+    for what, pairs in (("hash matches", matches), ("confirmed", kept)):
+        cross = sum(every[i].parent.name != every[j].parent.name for i, j, _ in pairs)
+        print(f"{folder} ({len(every)} photos): {what} {len(pairs)} ({cross} across classes)")
 
 
 if __name__ == "__main__":

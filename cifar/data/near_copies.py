@@ -36,17 +36,20 @@ kept on one side of a split, or one training photo is dropped beside a test phot
 miss leaks a copy into the test figure, so the default leans to recall.
 
 A hash match alone is not enough on every kind of photo. On ``../shared/data/clothing10``
-(garments laid flat, centred, on a few backgrounds), pHash <= 12 paired 241 of its 1,200
+(garments laid flat, centred, on a few backgrounds), pHash <= 12 pairs 241 of its 1,200
 photos' pairs, 115 of them across classes (a dress with a pair of trousers): different
-garments whose silhouettes share low frequencies. So the loader confirms each hash match with
-a second look (:func:`confirm_pairs`): the Pearson correlation of 32x32 colour thumbnails of
-the two whole pictures, the best over the mirror and a 90 % centre crop of either (the crop
-a near-copy may have). Measured as above (cats/dogs planted copies) and on clothing10's hash
-matches: every planted copy correlates at >= 0.998 (resize, JPEG, crop and mirror alike),
-while clothing10's non-copies reach at most 0.965 (two t-shirts on the same red blanket), so
-``MIN_CORRELATION`` is 0.98; of clothing10's 241 hash matches, 1 is confirmed (byte-identical
-photos filed as shorts and as a skirt). The data audit (``cifar audit``) adds backbone-feature
-cosine on top for crops.
+garments whose silhouettes share low frequencies; on all 3,000 ``cats_and_dogs_filtered``
+photos it pairs 47 (16 across classes), all but one different photos. So the loader confirms
+each hash match with a second look (:func:`confirm_pairs`): the Pearson correlation of 32x32
+colour thumbnails of the two whole pictures, the best over the mirror and a 90 % centre crop
+of either (the crop a near-copy may have). Measured with the same benchmark
+(``--also ../shared/data/clothing10 --also ../shared/data/cats_and_dogs_filtered``): every
+planted copy the hash finds is confirmed (lowest correlation 0.997: resize, JPEG, crop and
+mirror alike) and no original pair is; clothing10's non-copies reach at most 0.965 (two
+t-shirts on the same red blanket, measured at 256 px), so ``MIN_CORRELATION`` is 0.98. Of
+clothing10's 241 hash matches 1 is confirmed (byte-identical photos filed as shorts and as a
+skirt), of cats/dogs' 47 also 1 (``dog.74.jpg`` and ``dog.180.jpg``). The data audit
+(``cifar audit``) adds backbone-feature cosine on top for crops.
 """
 
 from __future__ import annotations
