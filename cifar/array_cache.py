@@ -22,6 +22,26 @@ from cifar.errors import DiskError, writing
 _CHUNK = 1 << 24
 
 
+def release_pages(*arrays: np.ndarray) -> None:
+    """Take memory-mapped ``arrays`` out of this process's resident memory (Linux
+    ``MADV_DONTNEED``); a later read maps the pages in again from the page cache or disk.
+
+    Why: every page of a mapped ``.npy`` file that was once read stays in the process's
+    resident set while the file is mapped, so a run that has read its cached activations and
+    decoded photos carries them to the end (on a 4,200-photo folder, 1.8 GB of its 4.4 GB peak
+    was such pages, none needed again). Arrays that are not memory-mapped (or a platform
+    without ``madvise``) are left alone.
+    """
+    import mmap
+
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    for array in arrays:
+        mapped = getattr(array, "_mmap", None)  # numpy.memmap and its views share it
+        if advice is None or not isinstance(mapped, mmap.mmap) or mapped.closed:
+            continue
+        mapped.madvise(advice)
+
+
 def array_digest(*arrays: np.ndarray) -> str:
     """sha256 over the bytes, shapes and dtypes of ``arrays``."""
     h = hashlib.sha256()

@@ -276,6 +276,7 @@ class Trainer:
             callbacks=callbacks,
             verbose=self.verbose,
         )
+        inputs.release()
         end_epoch = start_epoch + len(history.epoch)
         es = find_early_stopping(callbacks)
         seconds = time.perf_counter() - t0 + (resume or {}).get("phase_seconds", 0.0)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from cifar.calibration.metrics import calibration_summary, reliability_bins
+from cifar.calibration.metrics import calibration_summary, ece_noise_floor, reliability_bins
 from cifar.calibration.ood import find_other_images, ood_record, predict_other
 from cifar.calibration.selective import (
     choose_min_confidence,
@@ -149,6 +149,7 @@ def confidence_metrics(
         "test": {
             "before": _rounded(calibration_summary(test_before, test_labels)),
             "after": _rounded(calibration_summary(test_probs, test_labels)),
+            "ece_noise_floor": round(ece_noise_floor(test_probs), 6),
         },
         "reliability": {
             "before": reliability_bins(test_before, test_labels).as_dict(),

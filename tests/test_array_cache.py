@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cifar.array_cache import ArrayCache
+from cifar.array_cache import ArrayCache, release_pages
 from cifar.errors import CifarError
 
 
@@ -35,3 +35,31 @@ def test_a_cache_folder_that_cannot_be_created_is_a_user_error(tmp_path):
         ),
         [3, 3],
     )
+
+
+def _resident_file_mb() -> float | None:
+    from pathlib import Path
+
+    status = Path("/proc/self/status")
+    if not status.is_file():
+        return None
+    for line in status.read_text().splitlines():
+        if line.startswith("RssFile:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+def test_released_pages_leave_memory_and_come_back_intact(tmp_path):
+    cache = ArrayCache(tmp_path)
+    out = cache.new_array("k", (64, 1024, 1024), "uint8")  # 64 MB
+    out[:] = np.arange(64, dtype=np.uint8)[:, None, None]
+    array = cache.put("k", out)
+    view = array[10:20]
+    assert int(array.sum(dtype=np.int64)) == sum(i * 1024 * 1024 for i in range(64))  # read all
+    before = _resident_file_mb()
+    release_pages(view)  # a view releases the whole mapping it shares
+    after = _resident_file_mb()
+    if before is not None:
+        assert before - after > 48
+    assert int(array[63, 5, 5]) == 63 and (view[0] == 10).all()  # read back from disk/cache
+    release_pages(np.zeros(3), [1, 2])  # not memory-mapped: nothing to do, no error

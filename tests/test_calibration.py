@@ -13,6 +13,7 @@ from cifar.calibration import (
     choose_min_confidence,
     coverage_curve,
     default_target,
+    ece_noise_floor,
     evaluate_threshold,
     expected_calibration_error,
     fit_temperature,
@@ -109,6 +110,23 @@ def test_a_validation_split_without_errors_keeps_t_off_its_bound():
     # On thousands of images with errors the prior changes nothing that matters.
     probs, many, _ = overconfident(2.5, n=20000)
     assert fit_temperature(probs, many) == pytest.approx(2.5, rel=0.05)
+
+
+def test_ece_noise_floor_is_what_a_calibrated_model_measures():
+    rng = np.random.default_rng(1)
+    confidence = rng.uniform(0.5, 1.0, 4000)
+    probs = np.stack([confidence, 1 - confidence], axis=1)
+    # Labels drawn from the probabilities themselves: calibrated by construction.
+    measured = [
+        expected_calibration_error(probs[:n], (rng.random(n) > confidence[:n]).astype(int))
+        for n in (250,)
+        for _ in range(100)
+    ]
+    floor_250 = ece_noise_floor(probs[:250])
+    assert floor_250 == pytest.approx(np.mean(measured), rel=0.2)
+    assert ece_noise_floor(probs[:250]) == floor_250  # seeded
+    # It shrinks about as 1 / sqrt(n).
+    assert ece_noise_floor(probs) == pytest.approx(floor_250 / 4, rel=0.3)
 
 
 def test_fit_from_logits_matches_fit_from_probabilities():

@@ -25,6 +25,7 @@ from cifar.calibration import (
     calibration_summary,
     choose_min_confidence,
     coverage_curve,
+    ece_noise_floor,
     evaluate_threshold,
     ood_auroc,
     reliability_bins,
@@ -87,6 +88,7 @@ def trust_metrics(run_dir: Path, model, data) -> dict:
             "test": {
                 "before": calibration_summary(test, y_test),
                 "after": calibration_summary(test_t, y_test),
+                "ece_noise_floor": ece_noise_floor(test_t),
             },
             "reliability": {
                 "before": reliability_bins(test, y_test).as_dict(),
@@ -165,6 +167,8 @@ def test_calibration_section_quotes_metrics_json(trust_run):
         expected = [cal[s][w][key] for s in ("test", "validation") for w in ("before", "after")]
         assert cells == pytest.approx(expected, abs=5e-5), label
     assert f"]({RELIABILITY_PLOT})" in text
+    floor = cal["test"]["ece_noise_floor"]
+    assert f"would measure an ECE of about {floor:.4f}" in text
 
 
 def test_confidence_section_gives_threshold_coverage_and_auroc(trust_run):

@@ -24,6 +24,7 @@ from cifar.activations.dataset import make_feature_dataset
 from cifar.activations.engines import Engine, choose_engine
 from cifar.activations.split import CannotSplit, ModelSplit, split_model
 from cifar.activations.store import ActivationCache, array_digest, weights_digest
+from cifar.array_cache import release_pages
 from cifar.data.augment import Augmenter
 from cifar.data.order import VIEW_STREAM, stream_key
 from cifar.data.pipeline import prepare_images
@@ -43,6 +44,11 @@ class PhaseInputs:
     val: tf.data.Dataset
     description: str
     cached: bool = False
+    arrays: tuple[np.ndarray, ...] = ()  # the cached activations the datasets read
+
+    def release(self) -> None:
+        """Drop the cached activations' pages from memory once the phase is over."""
+        release_pages(*self.arrays)
 
 
 class ActivationPlanner:
@@ -132,7 +138,9 @@ class ActivationPlanner:
         if self.used_engine:
             description += f", extracted by {self.used_engine}"
         self.log(f"cache: phase {phase_name!r} trains on cached {description}")
-        return PhaseInputs(split.tail, train, val, description, cached=True)
+        return PhaseInputs(
+            split.tail, train, val, description, cached=True, arrays=(train_acts, val_acts)
+        )
 
     def activations(
         self, split: ModelSplit, prefix: str, data: Any, name: str, rows: np.ndarray, views: int
@@ -198,6 +206,11 @@ class ActivationPlanner:
                 if done % (total // 5 or 1) < len(a) and done < total:
                     rate = done / (time.perf_counter() - t0)
                     self.log(f"cache: {name} activations {done}/{total} ({rate:.0f} images/s)")
+            # Neither the photos read nor the activations written are needed again before
+            # training reads them back: keep them out of the resident set (peak memory).
+            if isinstance(out, np.memmap):
+                out.flush()
+            release_pages(data.x_train, out)
         seconds = time.perf_counter() - t0
         self.used_engine = engine.name
         self.log(

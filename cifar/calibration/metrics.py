@@ -85,6 +85,12 @@ class ReliabilityBins:
         return bins
 
 
+def _bin_index(confidence: np.ndarray, n_bins: int) -> np.ndarray:
+    """The bin ``((m-1)/M, m/M]`` of each confidence (an edge value closes its bin)."""
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
+
+
 def reliability_bins(
     probs: np.ndarray, labels: np.ndarray, n_bins: int = N_BINS
 ) -> ReliabilityBins:
@@ -95,8 +101,7 @@ def reliability_bins(
     confidence = probs.max(axis=1)
     correct = probs.argmax(axis=1) == labels
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    # right=True puts a confidence equal to an edge into the bin that edge closes.
-    index = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
+    index = _bin_index(confidence, n_bins)
     count = np.bincount(index, minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_conf = np.bincount(index, weights=confidence, minlength=n_bins) / count
@@ -109,6 +114,27 @@ def expected_calibration_error(
 ) -> float:
     """ECE of the top-1 confidence with ``n_bins`` equal-width bins (Guo et al. 2017)."""
     return reliability_bins(probs, labels, n_bins).ece
+
+
+def ece_noise_floor(
+    probs: np.ndarray, n_bins: int = N_BINS, draws: int = 200, seed: int = 0
+) -> float:
+    """The ECE a perfectly calibrated model with these top-1 confidences would still measure
+    on this many images: the mean over ``draws`` of the ECE when each image is right with
+    probability equal to its confidence (seeded, so the same for the same input).
+
+    On a few hundred test images it is not small (0.045 for a clothing10 run on 240 photos), so
+    an ECE near it says "calibrated as far as this test set can tell", not "miscalibrated".
+    """
+    confidence = np.asarray(probs, dtype=np.float64).max(axis=1)
+    n = len(confidence)
+    if n == 0:
+        return 0.0
+    one_hot = np.eye(n_bins)[_bin_index(confidence, n_bins)]  # N x bins
+    right = np.random.default_rng(seed).random((draws, n)) < confidence  # draws x N
+    # Per bin, |hits - sum of confidences| / N is its share of the ECE.
+    gaps = np.abs(right.astype(np.float64) @ one_hot - confidence @ one_hot)
+    return float(gaps.sum(axis=1).mean() / n)
 
 
 def negative_log_likelihood(

@@ -35,6 +35,7 @@ def render(ctx: ReportContext) -> str:
         "by T), so every export gives the calibrated probabilities.",
         "",
         *_table(cal),
+        *_noise_floor(cal["test"]),
     ]
     if "reliability" in ctx.plots:
         lines += [
@@ -43,6 +44,19 @@ def render(ctx: ReportContext) -> str:
             f"({ctx.plots['reliability']})",
         ]
     return "\n".join(lines)
+
+
+def _noise_floor(test: dict) -> list[str]:
+    floor = test.get("ece_noise_floor")
+    if not isinstance(floor, int | float):
+        return []
+    n = (test.get("after") or {}).get("n")
+    return [
+        "",
+        f"On {_int(n)} test images even a perfectly calibrated model with these confidences "
+        f"would measure an ECE of about {floor:.4f} (the mean over 200 draws of its labels from "
+        "its own probabilities): an ECE near that is as calibrated as this test set can tell.",
+    ]
 
 
 def _direction(temperature) -> str:
