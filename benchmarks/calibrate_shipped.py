@@ -118,9 +118,9 @@ def vector_scaling_reference(val_p, val_y, test_p, test_y) -> dict:
     }
 
 
-def _record_test(metadata: dict, model: Path, test_before: dict, measured: dict) -> None:
+def _record_test(metadata: dict, model: Path, test_before: dict, measured: dict) -> tuple[int, str]:
     """The rewritten file's test figures (beside the step that made them: T, or the map),
-    size and digest, into ``metadata`` (in place)."""
+    size and digest, into ``metadata`` (in place); returns ``(size, sha256)``."""
     from exports.metadata import artifact_digest
 
     size, sha = artifact_digest(model)
@@ -138,6 +138,7 @@ def _record_test(metadata: dict, model: Path, test_before: dict, measured: dict)
             artifact["temperature"] = metadata["calibration"].get("temperature")
             if "monotone" in metadata["calibration"]:
                 artifact["calibration_map"] = "monotone"
+    return size, sha
 
 
 def write_calibrated(
@@ -150,7 +151,7 @@ def write_calibrated(
     from cifar.errors import ModelError
     from cifar.inference.runtimes import load_runtime
     from cifar.run_files import METADATA_FILE, read_json, write_json
-    from exports.metadata import SELECTIVE_KEYS, artifact_digest
+    from exports.metadata import SELECTIVE_KEYS
 
     meta_path = model.parent / METADATA_FILE
     metadata = read_json(meta_path)
@@ -183,11 +184,10 @@ def write_calibrated(
             },
         }
     measured = calibration_summary(load_runtime(model).predict(test_images), test_labels)
-    _record_test(metadata, model, test_before, measured)
+    size, sha = _record_test(metadata, model, test_before, measured)
     selected = sure.metadata()
     metadata["selective"] = {key: selected.get(key) for key in SELECTIVE_KEYS}
     write_json(meta_path, metadata)
-    size, sha = artifact_digest(model)
     return {"file": str(model), "sha256": sha, "bytes": size, **measured}
 
 

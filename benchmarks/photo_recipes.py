@@ -201,7 +201,8 @@ def main() -> None:
                 tta = f", with TTA {100 * r.tta_accuracy:.2f}%" if r.tta_accuracy else ""
                 print(
                     f"{label} | {Path(data_dir).name} | seed {seed}: test {100 * r.accuracy:.2f}% "
-                    f"(val {val}){tta}, {_minutes(seconds)}, peak RSS {rss / 1024:.2f} GB",
+                    f"(val {val}){tta}{calibration_text(metrics)}, {_minutes(seconds)}, "
+                    f"peak RSS {rss / 1024:.2f} GB",
                     flush=True,
                 )
     header = [

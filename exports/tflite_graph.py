@@ -90,7 +90,8 @@ class Float16Constant:
     vector: bool
 
 
-def _op_name(model: schema.ModelT, op: schema.OperatorT) -> str:
+def op_name(model: schema.ModelT, op: schema.OperatorT) -> str:
+    """The builtin name (``SOFTMAX``...) of ``op`` in ``model`` (LiteRT's object API)."""
     return flatbuffer_utils.opcode_to_name(model, op.opcodeIndex)
 
 
@@ -104,15 +105,15 @@ def float16_constants(float16_model: bytes, float32_model: bytes) -> list[Float1
     m32 = flatbuffer_utils.convert_bytearray_to_object(bytearray(float32_model))
     g16, g32 = m16.subgraphs[0], m32.subgraphs[0]
     widened = {
-        op.outputs[0]: i for i, op in enumerate(g16.operators) if _op_name(m16, op) == "DEQUANTIZE"
+        op.outputs[0]: i for i, op in enumerate(g16.operators) if op_name(m16, op) == "DEQUANTIZE"
     }
-    ops16 = [op for op in g16.operators if _op_name(m16, op) != "DEQUANTIZE"]
+    ops16 = [op for op in g16.operators if op_name(m16, op) != "DEQUANTIZE"]
     if len(ops16) != len(g32.operators):
         raise ValueError("the float16 and float32 models have different graphs")
     found = []
     for position, (a, b) in enumerate(zip(ops16, g32.operators, strict=True)):
-        if _op_name(m16, a) != _op_name(m32, b):
-            raise ValueError(f"op {position} differs: {_op_name(m16, a)} vs {_op_name(m32, b)}")
+        if op_name(m16, a) != op_name(m32, b):
+            raise ValueError(f"op {position} differs: {op_name(m16, a)} vs {op_name(m32, b)}")
         for slot, tensor in enumerate(a.inputs):
             if tensor in widened:
                 shape = list(g16.tensors[tensor].shape)
@@ -120,7 +121,7 @@ def float16_constants(float16_model: bytes, float32_model: bytes) -> list[Float1
                     Float16Constant(
                         dequantize_op=widened[tensor],
                         position=position,
-                        consumer=_op_name(m16, a),
+                        consumer=op_name(m16, a),
                         float32_tensor=int(b.inputs[slot]),
                         size=int(np.prod(shape)) if shape else 1,
                         vector=len(shape) <= 1,

@@ -24,7 +24,7 @@ from tensorflow.lite.tools import flatbuffer_utils
 
 from cifar.calibration.monotone import MonotoneMap
 from cifar.errors import ModelError
-from exports.tflite_graph import serialise
+from exports.tflite_graph import op_name, serialise
 from exports.tflite_metadata import append_files, packed_files
 
 _OP = schema.BuiltinOperator
@@ -82,22 +82,14 @@ class _Graph:
 
 def _final_softmax(model: schema.ModelT) -> schema.OperatorT:
     graph = model.subgraphs[0]
-    softmaxes = [
-        op
-        for op in graph.operators
-        if flatbuffer_utils.opcode_to_name(model, op.opcodeIndex) == "SOFTMAX"
-    ]
+    softmaxes = [op for op in graph.operators if op_name(model, op) == "SOFTMAX"]
     if len(softmaxes) != 1 or int(softmaxes[0].outputs[0]) not in graph.outputs.tolist():
         raise ModelError(
             "expected the model to end in one SOFTMAX op writing its output: cannot append a "
             "calibration map"
         )
     output = graph.tensors[int(softmaxes[0].outputs[0])]
-    if (
-        output.type != schema.TensorType.FLOAT32
-        or output.quantization is not None
-        and (output.quantization.scale is not None and len(output.quantization.scale))
-    ):
+    if output.type != schema.TensorType.FLOAT32:  # a quantised output is int8/uint8
         raise ModelError("the model's output is quantised: append the map to a float model")
     return softmaxes[0]
 

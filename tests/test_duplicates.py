@@ -447,7 +447,7 @@ def test_thumbnails_confirm_copies_and_part_photos_that_only_look_alike():
     # The loader's grouping confirms too: the alike photos stay singletons.
     alive = np.ones(8, dtype=bool)
     digests = [f"d{i}" for i in range(8)]
-    groups, facts = near_copy_groups(hashes, digests, alive, "group", thumbnails=thumbs)
+    groups, facts = near_copy_groups(hashes, digests, alive, "group", thumbs)
     assert len(set(groups[:5])) == 1 and len(set(groups.tolist())) == 4
     assert facts["hash_matches"] > facts["near_copy_pairs"] >= 4
 

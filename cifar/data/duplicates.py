@@ -107,15 +107,15 @@ def near_copy_groups(
     sha256: list[str | None],
     alive: np.ndarray,
     policy: str,
+    thumbnails: np.ndarray | None,
     max_distance: int = DEFAULT_MAX_DISTANCE,
-    thumbnails: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict]:
     """``(groups, facts)``: a group id per row (near-copies and identical files share one).
 
     Only rows where ``alive`` is true are paired (dropped and unreadable rows stay singletons).
-    With ``policy == "off"`` only identical files are grouped. With ``thumbnails`` (from
-    :func:`~cifar.data.near_copies.copy_thumbnails`, one per row) a hash match counts only
-    once the thumbnails confirm it.
+    With ``policy == "off"`` only identical files are grouped (``thumbnails`` may be None:
+    nothing was hashed). Otherwise a hash match counts only once ``thumbnails`` (from
+    :func:`~cifar.data.near_copies.copy_thumbnails`, one per row) confirm it.
     """
     rows = np.flatnonzero(alive)
     edges = [np.zeros((0, 2), dtype=np.int64)]
@@ -123,8 +123,9 @@ def near_copy_groups(
     if policy != "off":
         pairs = near_copy_pairs(hashes[rows], max_distance)
         n_matches = len(pairs)
-        if thumbnails is not None:
-            pairs = confirm_pairs(pairs, thumbnails[rows])
+        if thumbnails is None:
+            raise ValueError("near-copies are confirmed by thumbnails: none were given")
+        pairs = confirm_pairs(pairs, thumbnails[rows])
         n_pairs = len(pairs)
         edges.append(rows[pairs[:, :2]])
     first: dict[str, int] = {}

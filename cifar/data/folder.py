@@ -182,7 +182,7 @@ def _arrange(
     dropped, dup_facts = exact_duplicates(entries, decoded.sha256, names, duplicates)
     alive[list(dropped)] = False
     groups, near_facts = near_copy_groups(
-        decoded.hashes, decoded.sha256, alive, near_copies, thumbnails=decoded.thumbnails
+        decoded.hashes, decoded.sha256, alive, near_copies, decoded.thumbnails
     )
     crossing, overlaps = cross_split_copies(entries, groups, alive, near_copies)
     dropped.update(crossing)
