@@ -48,6 +48,17 @@ class Result:
     tta_accuracy: float | None = None
 
 
+def eval_size_text(metrics: dict) -> str:
+    """``, at 256 (validation NLL 224: 0.43, 256: 0.39)`` for a run whose evaluation size
+    differs from its training size or was chosen on validation; else empty."""
+    model = metrics.get("model") or {}
+    size, choice = model.get("eval_size"), model.get("eval_size_choice") or {}
+    if not choice and size in (None, model.get("input_size")):
+        return ""
+    tried = ", ".join(f"{c['size']}: {c['val_nll']:.3f}" for c in choice.get("candidates", []))
+    return f", at {size}" + (f" (validation NLL {tried})" if tried else "")
+
+
 def combine_folders(folders: list[str], out: Path) -> Path:
     """One ``train/`` + ``test/`` folder holding every class of ``folders`` (symlinks).
 
@@ -201,7 +212,8 @@ def main() -> None:
                 tta = f", with TTA {100 * r.tta_accuracy:.2f}%" if r.tta_accuracy else ""
                 print(
                     f"{label} | {Path(data_dir).name} | seed {seed}: test {100 * r.accuracy:.2f}% "
-                    f"(val {val}){tta}{calibration_text(metrics)}, {_minutes(seconds)}, "
+                    f"(val {val}){tta}{eval_size_text(metrics)}{calibration_text(metrics)}, "
+                    f"{_minutes(seconds)}, "
                     f"peak RSS {rss / 1024:.2f} GB",
                     flush=True,
                 )

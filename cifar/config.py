@@ -91,6 +91,11 @@ class ModelConfig:
         head_units: width of the Dense layer of the classification head; 0 leaves it out (a
             linear head); None = model default.
         dropout: dropout rate before the output layer; None = model default.
+        eval_size: the square size the trained network is calibrated, evaluated and saved at
+            (FixRes, see :mod:`cifar.eval_size`): None keeps ``input_size``; ``"auto"``
+            chooses on the validation split among ``input_size`` and larger multiples of 32
+            up to ``data.stored_size``; a number fixes it. The weights are the same at every
+            size, so only models ending in global pooling can change size.
     """
 
     name: str = "mobilenet_v2"
@@ -98,6 +103,7 @@ class ModelConfig:
     weights: str | None = "imagenet"
     head_units: int | None = None
     dropout: float | None = None
+    eval_size: int | str | None = None
 
     def options(self) -> dict[str, Any]:
         """Keyword options for :func:`cifar.models.create_model` (unset ones left out)."""
@@ -196,6 +202,7 @@ class TrainConfig:
         from callbacks.extra import callback_class
         from cifar.activations.engines import ENGINES
         from cifar.models import list_models
+        from cifar.models.registry import get_spec
 
         _check(self.seed >= 0, "seed", "must be >= 0")
         _check(self.cache in ("auto", "off"), "cache", "must be 'auto' or 'off'")
@@ -272,6 +279,18 @@ class TrainConfig:
         _check(units is None or units >= 0, "model.head_units", "must be >= 0 (0: a linear head)")
         drop = self.model.dropout
         _check(drop is None or 0 <= drop < 1, "model.dropout", "must be in [0, 1)")
+        ev = self.model.eval_size
+        _check(
+            ev is None or ev == "auto" or (isinstance(ev, int) and ev >= 32),
+            "model.eval_size",
+            f"must be 'auto', a size >= 32 or unset, got {ev!r}",
+        )
+        _check(
+            ev is None or get_spec(self.model.name).any_input_size,
+            "model.eval_size",
+            f"{self.model.name}'s weights depend on its input size (a Flatten head), so it "
+            "cannot be evaluated at another size: leave eval_size unset",
+        )
         _check(bool(self.phases), "phases", "at least one phase is required")
         names = set()
         for i, phase in enumerate(self.phases):

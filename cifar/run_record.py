@@ -100,6 +100,12 @@ def run_metrics(trainer: Any, training_seconds: float) -> dict:
             "name": config.model.name,
             "input_size": image_size,
             "source_size": int(data.image_shape[0]),
+            "eval_size": trainer.eval_size,
+            **(
+                {"eval_size_choice": trainer.eval_size_choice.record()}
+                if trainer.eval_size_choice
+                else {}
+            ),
             "weights": config.model.weights,
             "total_params": int(model.count_params()),
             "layers": len(model.layers),

@@ -77,6 +77,10 @@ class Trainer:
         self.extra_callbacks = list(callbacks or [])
         self.verbose = (1 if sys.stdout.isatty() else 0) if verbose == "auto" else int(verbose)
         self.image_size = input_size(self.config.model)
+        # The size the trained network is calibrated, evaluated and saved at (see
+        # choose_eval_size); the training size until the phases are done.
+        self.eval_size = self.image_size
+        self.eval_size_choice = None
         # The run every worker agrees on (checkpoints are read there); this process writes
         # into run_dir, which is a scratch folder on workers other than the chief.
         c = self.config
@@ -119,6 +123,13 @@ class Trainer:
         m = self.config.model
         n_cls = self.datasets.data.num_classes if self.datasets else 10
         return create_model(m.name, num_classes=n_cls, input_size=self.image_size, **m.options())
+
+    def build_model_at(self, size: int) -> keras.Model:
+        """The configured model at input ``size`` without pretrained weights (they are copied)."""
+        m = self.config.model
+        n_cls = self.datasets.data.num_classes if self.datasets else 10
+        options = {**m.options(), "weights": None}
+        return create_model(m.name, num_classes=n_cls, input_size=size, **options)
 
     def compile_for_phase(self, phase: Phase, model: keras.Model) -> None:
         """Compile ``model`` (the full model, or a cached phase's tail) with a fresh optimizer."""
@@ -232,6 +243,7 @@ class Trainer:
         for index in range(state.start_phase, len(self.config.phases)):
             self._run_phase(self.config.phases[index], index, state.phase_resume(index))
         training_seconds = state.training_seconds()
+        self.choose_eval_size()
         # Every worker fits T on the same validation predictions, so all end with the same
         # (folded) weights, as after every step; only the chief's copy is kept.
         self.folded = self.calibrate()
@@ -299,9 +311,60 @@ class Trainer:
             d.x_test,
             d.y_test,
             d.class_names,
-            self.image_size,
+            self.eval_size,
             batch_size,
             tta=self.config.tta,
+        )
+
+    def eval_sizes(self) -> list[int]:
+        """The sizes ``model.eval_size`` lets the trained network be evaluated at."""
+        from cifar.eval_size import candidate_sizes
+
+        setting = self.config.model.eval_size
+        if setting is None:
+            return [self.image_size]
+        if setting != "auto":
+            return [int(setting)]
+        stored = int(self.datasets.data.image_shape[0])
+        return candidate_sizes(self.image_size, max(stored, self.image_size))
+
+    def choose_eval_size(self) -> None:
+        """Settle the size the trained network is calibrated, evaluated and saved at.
+
+        ``model.eval_size`` unset keeps the training size; a number or ``"auto"`` (chosen on
+        the validation split, see :mod:`cifar.eval_size`) rebuilds ``self.model`` at that
+        size with the same weights and resizes the validation and test pipelines to match.
+        """
+        from cifar.eval_size import EvalSizeChoice, choose_eval_size, rebuild_at
+
+        setting = self.config.model.eval_size
+        if setting is None:
+            return
+        with self.strategy.scope():
+            models = {}
+
+            def model_at(size: int) -> keras.Model:
+                if size not in models:
+                    models[size] = rebuild_at(self.model, size, self.build_model_at)
+                return models[size]
+
+            if setting == "auto":
+
+                def predict_val(size: int):
+                    from cifar.evaluation import predict_dataset
+
+                    return predict_dataset(model_at(size), self.datasets.at_eval_size(size).val)
+
+                choice = choose_eval_size(self.eval_sizes(), predict_val)
+            else:
+                choice = EvalSizeChoice(int(setting), "configured")
+            self.model = model_at(choice.size)
+        self.datasets = self.datasets.at_eval_size(choice.size)
+        self.eval_size, self.eval_size_choice = choice.size, choice
+        tried = ", ".join(f"{c['size']}: {c['val_nll']:.4f}" for c in choice.candidates)
+        self.log(
+            f"evaluation size: {choice.size}x{choice.size} ({choice.chosen_by}"
+            + (f"; validation NLL after T at {tried})" if tried else ")")
         )
 
     def calibrate(self):
@@ -335,7 +398,7 @@ class Trainer:
             self.model,
             d.data,
             d.val_idx,
-            self.image_size,
+            self.eval_size,
             self.folded,
             self.config.calibration,
             batch_size=max(self.config.data.batch_size, 64),

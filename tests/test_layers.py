@@ -38,6 +38,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "training",
         (
             "cifar.trainer",
+            "cifar.eval_size",
             "cifar.run_state",
             "cifar.run_record",
             "cifar.execution",

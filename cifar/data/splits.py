@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,10 +35,16 @@ class Datasets:
     val_idx: np.ndarray
     steps_per_epoch: int
     make_train: Callable[[int, int], tf.data.Dataset] | None = None
+    make_eval: Callable[[int], tuple[tf.data.Dataset, tf.data.Dataset]] | None = None
 
     def train_epochs(self, first_epoch: int, epochs: int) -> tf.data.Dataset:
         """The training batches of global epochs ``first_epoch .. first_epoch + epochs - 1``."""
         return self.make_train(first_epoch, epochs)
+
+    def at_eval_size(self, size: int) -> Datasets:
+        """These splits with the validation and test pipelines resized to ``size`` instead."""
+        val, test = self.make_eval(size)
+        return dataclasses.replace(self, val=val, test=test)
 
 
 def build_datasets(data: ImageData, data_config: Any, image_size: int, seed: int) -> Datasets:
@@ -58,11 +65,7 @@ def build_datasets(data: ImageData, data_config: Any, image_size: int, seed: int
         train_idx, val_idx = stratified_split(data.y_train, cfg.val_fraction, seed)
     check_no_group_straddles(data, train_idx, val_idx)
     augmenter = Augmenter(cfg.augment, seed=seed) if cfg.augment.enabled else None
-    common = {
-        "num_classes": data.num_classes,
-        "image_size": image_size,
-        "batch_size": cfg.batch_size,
-    }
+    common = {"num_classes": data.num_classes, "batch_size": cfg.batch_size}
 
     def make_train(first_epoch: int, epochs: int) -> tf.data.Dataset:
         return make_dataset(
@@ -74,13 +77,18 @@ def build_datasets(data: ImageData, data_config: Any, image_size: int, seed: int
             indices=train_idx,
             first_epoch=first_epoch,
             epochs=epochs,
+            image_size=image_size,
             **common,
         )
 
-    val = make_dataset(data.x_train, data.y_train, indices=val_idx, **common)
-    test = make_dataset(data.x_test, data.y_test, **common)
+    def make_eval(size: int) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+        val = make_dataset(data.x_train, data.y_train, image_size=size, indices=val_idx, **common)
+        return val, make_dataset(data.x_test, data.y_test, image_size=size, **common)
+
     steps = steps_per_epoch(len(train_idx), cfg.batch_size)
-    return Datasets(make_train(0, 1), val, test, data, train_idx, val_idx, steps, make_train)
+    val, test = make_eval(image_size)
+    train = make_train(0, 1)
+    return Datasets(train, val, test, data, train_idx, val_idx, steps, make_train, make_eval)
 
 
 def check_no_group_straddles(data: ImageData, train_idx: np.ndarray, val_idx: np.ndarray) -> None:

@@ -7,7 +7,7 @@ import keras
 from cifar.models.registry import register_model
 
 
-@register_model("custom_cnn", default_input_size=32)
+@register_model("custom_cnn", default_input_size=32, any_input_size=False)
 def custom_cnn(
     num_classes: int = 10, input_size: int = 32, head_units: int = 256, dropout: float = 0.5, **_
 ) -> keras.Model:

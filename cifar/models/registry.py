@@ -18,15 +18,21 @@ class ModelSpec:
     builder: Callable[..., keras.Model]
     default_input_size: int
     description: str
+    # True when the weights do not depend on the input size (global pooling), so a trained
+    # network can be rebuilt at another size with the same weights (model.eval_size).
+    any_input_size: bool = True
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
 def register_model(
-    name: str, default_input_size: int
+    name: str, default_input_size: int, any_input_size: bool = True
 ) -> Callable[[Callable[..., keras.Model]], Callable[..., keras.Model]]:
     """Decorator registering ``builder(num_classes, input_size, **options)`` under ``name``.
+
+    ``any_input_size=False`` says the weights depend on the input size (e.g. a Flatten
+    head), so the trained model cannot be evaluated at another size.
 
     Example:
         >>> @register_model("tiny", default_input_size=32)
@@ -38,7 +44,8 @@ def register_model(
 
     def decorate(builder: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
         doc = (builder.__doc__ or "").strip().splitlines()
-        _REGISTRY[name] = ModelSpec(name, builder, default_input_size, doc[0] if doc else "")
+        summary = doc[0] if doc else ""
+        _REGISTRY[name] = ModelSpec(name, builder, default_input_size, summary, any_input_size)
         return builder
 
     return decorate

@@ -23,7 +23,7 @@ def render(ctx: ReportContext) -> str:
         else f"used at their stored {stored} size"
     )
     decoded = (
-        "Photos were decoded once at the model's input size (short side resized, then "
+        "Photos were decoded once at their stored size (short side resized, then "
         "centre-cropped) into a memory-mapped uint8 array. "
         if (run.metrics.get("data") or {}).get("dataset") == "folder"
         else ""
@@ -39,6 +39,7 @@ def render(ctx: ReportContext) -> str:
         "- Each phase recompiles the model with a fresh optimizer; early stopping restores the "
         "best weights of the phase before the next one starts.",
     ]
+    lines += eval_size_lines(model)
     phases = run.metrics.get("phases", [])
     if phases:
         best_acc = best_val_accuracy(run.history)
@@ -71,3 +72,25 @@ def best_val_accuracy(history: list[dict]) -> dict[str, float]:
             phase = row.get("phase", "")
             best[phase] = max(best.get(phase, value), value)
     return best
+
+
+def eval_size_lines(model: dict) -> list[str]:
+    """The evaluation-size line (FixRes): at what size the trained weights were evaluated, why."""
+    size, trained = model.get("eval_size"), model.get("input_size")
+    choice = model.get("eval_size_choice") or {}
+    if not size or (size == trained and not choice.get("candidates")):
+        return []
+    tried = "; ".join(
+        f"{c['size']}: accuracy {c['val_accuracy']:.4f}, NLL {c['val_nll']:.4f}"
+        for c in choice.get("candidates", [])
+    )
+    why = (
+        f"chosen on the validation split by the lowest NLL after temperature scaling ({tried})"
+        if choice.get("chosen_by") == "validation"
+        else "as configured"
+    )
+    return [
+        f"- Trained at {trained}x{trained}; calibrated, evaluated and saved at {size}x{size} "
+        f"with the same weights (FixRes: training crops show objects larger than a whole photo "
+        f"does), {why}. The model files run the network at {size}x{size}."
+    ]
