@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from cifar.calibration.metrics import KERAS_EPSILON, image_losses
 from cifar.run_files import EVALUATION_FILE, PREDICTIONS_FILE, write_json
 
 WORST_COUNT = 25
 PAIRS_COUNT = 10
-_EPS = 1e-7  # Keras's epsilon: the loss equals keras.losses.categorical_crossentropy
 
 
 def predict_dataset(model, dataset, step: Callable | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -127,7 +127,6 @@ def compute_metrics(
         raise ValueError("no test images to evaluate")
     y_pred = probs.argmax(axis=1)
     labels = list(range(n_cls))
-    true_p = probs[np.arange(len(y_true)), y_true]
     k = min(3, n_cls)
     topk = np.argsort(-probs, axis=1, kind="stable")[:, :k]
     report = classification_report(
@@ -139,7 +138,7 @@ def compute_metrics(
     cm = confusion_matrix(y_true, y_pred, labels=labels)
     headline = {
         "accuracy": float((y_pred == y_true).mean()),
-        "loss": float(np.log(1.0 / np.clip(true_p, _EPS, 1.0)).mean()),  # never -0.0
+        "loss": float(image_losses(probs, y_true, KERAS_EPSILON).mean()),
         "top3_accuracy": float((topk == y_true[:, None]).any(axis=1).mean()),
         "macro_f1": float(report["macro avg"]["f1-score"]),
         "weighted_f1": float(report["weighted avg"]["f1-score"]),

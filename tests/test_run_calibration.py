@@ -11,11 +11,11 @@ import pytest
 from conftest import CIFAR_DIR, HAVE_CIFAR, make_folder
 
 from cifar.calibration import apply_temperature, fit_temperature, ood_auroc
+from cifar.calibration.metrics import KERAS_EPSILON, image_losses
 from cifar.calibration.ood import class_key, evenly, find_other_images
 from cifar.config import load_config
 from cifar.errors import ConfigError
 from cifar.evaluation import predict_images
-from cifar.explain.top_losses import image_losses
 from cifar.trainer import Trainer, resume_trainer
 
 OTHER_COLOURS = {"plums": (60, 20, 90), "sky": (120, 170, 230)}
@@ -133,7 +133,7 @@ def test_top_losses_are_the_highest_loss_test_images(default_run):
     trainer, metrics = default_run
     data = trainer.datasets.data
     with np.load(trainer.run_dir / "predictions.npz") as npz:
-        losses = image_losses(npz["labels"], npz["probabilities"])
+        losses = image_losses(npz["probabilities"], npz["labels"], KERAS_EPSILON)
     rows = metrics["top_losses"]
     assert len(rows) == 5
     assert [r["index"] for r in rows] == list(np.argsort(-losses, kind="stable")[:5])

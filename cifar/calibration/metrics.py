@@ -16,6 +16,9 @@ N_BINS = 15
 # Probabilities are clipped to this floor before a logarithm, so that a true class a model
 # rounds to probability 0 costs a large but finite loss (log 1e-12 = -27.6).
 PROBABILITY_FLOOR = 1e-12
+# Keras's epsilon: the test loss floors probabilities here, so it equals
+# keras.losses.categorical_crossentropy.
+KERAS_EPSILON = 1e-7
 
 
 def check_probabilities(
@@ -137,13 +140,24 @@ def ece_noise_floor(
     return float(gaps.sum(axis=1).mean() / n)
 
 
+def image_losses(
+    probs: np.ndarray, labels: np.ndarray, floor: float = PROBABILITY_FLOOR
+) -> np.ndarray:
+    """Per-image cross-entropy ``-log p(true class)``, the probability clipped to ``[floor, 1]``.
+
+    The one loss rule of the project: the test loss (with Keras's epsilon as the floor), the
+    NLL of calibration and the ranking of top losses are its mean or its order.
+    """
+    probs, labels = check_probabilities(probs, labels)
+    true = np.clip(probs[np.arange(len(labels)), labels], floor, 1.0)
+    return np.log(1.0 / true)  # log(1/p), not -log(p): a certain answer is 0.0, never -0.0
+
+
 def negative_log_likelihood(
     probs: np.ndarray, labels: np.ndarray, floor: float = PROBABILITY_FLOOR
 ) -> float:
     """Mean ``-log p(true class)``, the probability clipped to ``[floor, 1]``."""
-    probs, labels = check_probabilities(probs, labels)
-    true = np.clip(probs[np.arange(len(labels)), labels], floor, 1.0)
-    return float(-np.mean(np.log(true)))
+    return float(image_losses(probs, labels, floor).mean())
 
 
 def brier_score(probs: np.ndarray, labels: np.ndarray) -> float:

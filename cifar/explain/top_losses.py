@@ -17,23 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
+from cifar.calibration.metrics import KERAS_EPSILON, image_losses
 from cifar.run_files import top_loss_heatmap
 
 TOP_LOSSES = 12
-# The floor of the evaluation's loss (Keras's epsilon), so the two agree on every image.
-_EPS = 1e-7
-
-
-def image_losses(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """Per-image cross-entropy ``-log p(true class)`` (probability clipped to ``[1e-7, 1]``)."""
-    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-    true_p = np.asarray(probs, dtype=np.float64)[np.arange(len(labels)), labels]
-    return -np.log(np.clip(true_p, _EPS, 1.0))
 
 
 def top_loss_indices(labels: np.ndarray, probs: np.ndarray, n: int = TOP_LOSSES) -> np.ndarray:
     """Indices of the ``n`` highest-loss images, highest first (lower index first on ties)."""
-    losses = image_losses(labels, probs)
+    # Floored as the evaluation's test loss is, so the two agree on every image.
+    losses = image_losses(probs, labels, KERAS_EPSILON)
     return np.argsort(-losses, kind="stable")[: max(int(n), 0)]
 
 
@@ -70,7 +63,7 @@ def top_losses(
     chosen = top_loss_indices(y_test, probs, n)
     if not len(chosen):
         return []
-    losses = image_losses(y_test[chosen], np.asarray(probs)[chosen])
+    losses = image_losses(np.asarray(probs)[chosen], y_test[chosen], KERAS_EPSILON)
     explainer = Explainer(model, list(class_names), source_size or int(x_test.shape[1]))
     explained = explainer.explain_pixels(np.asarray(x_test[chosen]), classes=y_test[chosen])
     rows = []
