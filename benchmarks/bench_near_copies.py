@@ -27,6 +27,7 @@ from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cifar.data.folder_layout import is_image_file  # noqa: E402
 from cifar.data.near_copies import (  # noqa: E402
     DEFAULT_MAX_DISTANCE,
     confirm_pairs,
@@ -155,7 +156,7 @@ def confirmed_rule(images: list[Image.Image], planted: list, args) -> None:
 
 def folder_pairs(folder: Path) -> None:
     """Hash matches and confirmed pairs among every photo under ``folder`` (any depth)."""
-    every = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    every = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_file(p))
     pictures = [decode_rgb(f.read_bytes(), size=160) for f in every]
     hashes = hashes_of(pictures, "phash")
     thumbs = np.stack([copy_thumbnails(img) for img in pictures])

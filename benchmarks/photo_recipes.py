@@ -213,8 +213,7 @@ def main() -> None:
                 print(
                     f"{label} | {Path(data_dir).name} | seed {seed}: test {100 * r.accuracy:.2f}% "
                     f"(val {val}){tta}{eval_size_text(metrics)}{calibration_text(metrics)}, "
-                    f"{_minutes(seconds)}, "
-                    f"peak RSS {rss / 1024:.2f} GB",
+                    f"{_minutes(seconds)}, peak RSS {rss / 1024:.2f} GB",
                     flush=True,
                 )
     header = [

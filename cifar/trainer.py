@@ -94,6 +94,7 @@ class Trainer:
         self.state: RunState | None = None
         self.folded = None  # the temperature folded into the model at the end (calibrate)
         self._val_probs = None
+        self._val_predictions = None  # (labels, probs) of the model as trained, if known
 
     @property
     def phase_summaries(self) -> list[dict]:
@@ -316,51 +317,45 @@ class Trainer:
             tta=self.config.tta,
         )
 
-    def eval_sizes(self) -> list[int]:
-        """The sizes ``model.eval_size`` lets the trained network be evaluated at."""
-        from cifar.eval_size import candidate_sizes
-
-        setting = self.config.model.eval_size
-        if setting is None:
-            return [self.image_size]
-        if setting != "auto":
-            return [int(setting)]
-        stored = int(self.datasets.data.image_shape[0])
-        return candidate_sizes(self.image_size, max(stored, self.image_size))
-
     def choose_eval_size(self) -> None:
         """Settle the size the trained network is calibrated, evaluated and saved at.
 
         ``model.eval_size`` unset keeps the training size; a number or ``"auto"`` (chosen on
-        the validation split, see :mod:`cifar.eval_size`) rebuilds ``self.model`` at that
-        size with the same weights and resizes the validation and test pipelines to match.
+        the validation split among the training size and larger multiples of 32 up to the
+        stored size, see :mod:`cifar.eval_size`) rebuilds ``self.model`` at that size with the
+        same weights and resizes the validation and test pipelines to match.
         """
-        from cifar.eval_size import EvalSizeChoice, choose_eval_size, rebuild_at
+        from cifar.eval_size import EvalSizeChoice, candidate_sizes, choose_eval_size, rebuild_at
+        from cifar.evaluation import predict_dataset
 
         setting = self.config.model.eval_size
         if setting is None:
             return
         with self.strategy.scope():
-            models = {}
+            models: dict[int, keras.Model] = {}
+            predicted: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
             def model_at(size: int) -> keras.Model:
                 if size not in models:
                     models[size] = rebuild_at(self.model, size, self.build_model_at)
                 return models[size]
 
+            def predict_val(size: int) -> tuple[np.ndarray, np.ndarray]:
+                val = self.datasets.at_eval_size(size).val
+                predicted[size] = predict_dataset(model_at(size), val)
+                return predicted[size]
+
             if setting == "auto":
-
-                def predict_val(size: int):
-                    from cifar.evaluation import predict_dataset
-
-                    return predict_dataset(model_at(size), self.datasets.at_eval_size(size).val)
-
-                choice = choose_eval_size(self.eval_sizes(), predict_val)
+                stored = int(self.datasets.data.image_shape[0])
+                sizes = candidate_sizes(self.image_size, max(stored, self.image_size))
+                choice = choose_eval_size(sizes, predict_val)
             else:
                 choice = EvalSizeChoice(int(setting), "configured")
             self.model = model_at(choice.size)
         self.datasets = self.datasets.at_eval_size(choice.size)
         self.eval_size, self.eval_size_choice = choice.size, choice
+        # calibrate() fits T on these same predictions rather than predict them again.
+        self._val_predictions = predicted.get(choice.size)
         tried = ", ".join(f"{c['size']}: {c['val_nll']:.4f}" for c in choice.candidates)
         self.log(
             f"evaluation size: {choice.size}x{choice.size} ({choice.chosen_by}"
@@ -378,7 +373,8 @@ class Trainer:
         from cifar.evaluation import predict_dataset
         from cifar.trust import fit_and_fold
 
-        labels, probs = predict_dataset(self.model, self.datasets.val)
+        known = self._val_predictions
+        labels, probs = known if known else predict_dataset(self.model, self.datasets.val)
         self._val_probs = probs
         folded = fit_and_fold(self.model, probs, labels, self.config.calibration.temperature)
         if folded.folded:

@@ -118,8 +118,7 @@ def test_ece_noise_floor_is_what_a_calibrated_model_measures():
     probs = np.stack([confidence, 1 - confidence], axis=1)
     # Labels drawn from the probabilities themselves: calibrated by construction.
     measured = [
-        expected_calibration_error(probs[:n], (rng.random(n) > confidence[:n]).astype(int))
-        for n in (250,)
+        expected_calibration_error(probs[:250], (rng.random(250) > confidence[:250]).astype(int))
         for _ in range(100)
     ]
     floor_250 = ece_noise_floor(probs[:250])

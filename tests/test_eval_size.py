@@ -114,6 +114,10 @@ def test_auto_evaluates_saves_and_records_the_size_validation_chose(tmp_path):
     assert model["eval_size"] == choice["size"] == best and choice["chosen_by"] == "validation"
     saved = keras.models.load_model(run / "best_model.keras", compile=False)
     assert saved.input_shape[1] == best
+    # The folded T is the one fitted on the chosen size's validation predictions.
+    folded = json.loads((run / "calibration.json").read_text())["temperature"]
+    chosen = next(c for c in choice["candidates"] if c["size"] == best)
+    assert folded == pytest.approx(chosen["temperature"], abs=1e-6)
     evaluation = json.loads((run / "evaluation.json").read_text())
     assert evaluation["model"]["image_size"] == best
     # The model file gives the evaluation's probabilities for the stored test photos.
